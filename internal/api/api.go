@@ -1,0 +1,133 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/keep-dev/keep/internal/accounts"
+	"github.com/keep-dev/keep/internal/records"
+)
+
+// Records is what the API needs of the record service.
+type Records interface {
+	Collections() []*records.Collection
+	Collection(name string) (*records.Collection, error)
+	CreateCollection(ctx context.Context, in records.CollectionInput) (*records.Collection, error)
+	UpdateCollection(ctx context.Context, name string, p records.CollectionPatch) (*records.Collection, error)
+	DeleteCollection(ctx context.Context, name string) error
+
+	Create(ctx context.Context, c records.Caller, coll string, body records.Body) (records.Record, error)
+	Get(ctx context.Context, c records.Caller, coll, id string, opt records.ViewOptions) (records.Record, error)
+	Update(ctx context.Context, c records.Caller, coll, id string, body records.Body) (records.Record, error)
+	Delete(ctx context.Context, c records.Caller, coll, id string) error
+	List(ctx context.Context, c records.Caller, coll string, opt records.ListOptions) (*records.Page, error)
+	Signup(ctx context.Context, body records.Body) (records.Record, error)
+}
+
+// Accounts is what the API needs of the accounts service.
+type Accounts interface {
+	Login(ctx context.Context, email, password string) (accounts.Token, error)
+	Authenticate(ctx context.Context, token string) (records.Caller, error)
+	Me(ctx context.Context, c records.Caller) (records.Record, error)
+}
+
+// Metrics records requests and serves the scrape endpoint.
+type Metrics interface {
+	Observe(route, method string, status int, d time.Duration)
+	Handler() http.Handler
+}
+
+// Deps are the services the API is built from.
+type Deps struct {
+	Records  Records
+	Accounts Accounts
+	Metrics  Metrics                     // may be nil
+	JWKS     func() ([]byte, error)      // public signing keys
+	Ready    func(context.Context) error // database reachable
+	Logger   *slog.Logger
+	// BodyLimit caps request bodies in bytes (default 1 MiB).
+	BodyLimit int64
+}
+
+// API is the HTTP handler of Keep. It is safe for concurrent use.
+type API struct {
+	records   Records
+	accounts  Accounts
+	metrics   Metrics
+	jwks      func() ([]byte, error)
+	ready     func(context.Context) error
+	log       *slog.Logger
+	bodyLimit int64
+	mux       *http.ServeMux
+}
+
+// DefaultBodyLimit is the request body limit when none is configured.
+const DefaultBodyLimit = 1 << 20
+
+// New builds the handler with every route.
+func New(d Deps) http.Handler {
+	a := &API{records: d.Records, accounts: d.Accounts, metrics: d.Metrics, jwks: d.JWKS, ready: d.Ready,
+		log: d.Logger, bodyLimit: d.BodyLimit, mux: http.NewServeMux()}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.bodyLimit <= 0 {
+		a.bodyLimit = DefaultBodyLimit
+	}
+	for _, rt := range a.routes() {
+		a.mux.Handle(rt.pattern, a.route(rt.pattern, rt.fn))
+	}
+	return a.outer(http.HandlerFunc(a.dispatch))
+}
+
+type route struct {
+	pattern string
+	fn      func(http.ResponseWriter, *http.Request) error
+}
+
+func (a *API) routes() []route {
+	return []route{
+		{"GET /healthz", a.healthz},
+		{"GET /readyz", a.readyz},
+		{"GET /metrics", a.metricsRoute},
+		{"GET /.well-known/jwks.json", a.jwksRoute},
+		{"GET /api/openapi.json", a.openapi},
+
+		{"POST /api/auth/signup", a.signup},
+		{"POST /api/auth/login", a.login},
+		{"GET /api/auth/me", a.me},
+
+		{"GET /api/collections", a.listCollections},
+		{"POST /api/collections", a.createCollection},
+		{"GET /api/collections/{name}", a.getCollection},
+		{"PATCH /api/collections/{name}", a.updateCollection},
+		{"DELETE /api/collections/{name}", a.deleteCollection},
+
+		{"GET /api/collections/{name}/records", a.listRecords},
+		{"POST /api/collections/{name}/records", a.createRecord},
+		{"GET /api/collections/{name}/records/{id}", a.getRecord},
+		{"PATCH /api/collections/{name}/records/{id}", a.updateRecord},
+		{"DELETE /api/collections/{name}/records/{id}", a.deleteRecord},
+	}
+}
+
+// dispatch serves matched routes and renders the mux's own 404/405 as the
+// envelope (keeping its Allow header).
+func (a *API) dispatch(w http.ResponseWriter, r *http.Request) {
+	h, pattern := a.mux.Handler(r)
+	if pattern != "" {
+		a.mux.ServeHTTP(w, r)
+		return
+	}
+	fw := &muxFallback{ResponseWriter: w}
+	h.ServeHTTP(fw, r)
+	if fw.status == http.StatusMethodNotAllowed {
+		writeError(w, r, newError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"))
+		return
+	}
+	// Not found, and the mux's redirects for unclean paths: Keep's clients
+	// use canonical paths, so neither gets a body of the mux's making.
+	writeError(w, r, newError(http.StatusNotFound, "not_found", "route not found"))
+}

@@ -1,0 +1,114 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/keep-dev/keep/internal/accounts"
+	"github.com/keep-dev/keep/internal/records"
+)
+
+// Error is an error with a status, a stable machine code and a message for
+// the client. Err, when set, is the internal cause for the log only.
+type Error struct {
+	Status int
+	Code   string
+	Msg    string
+	Fields map[string]string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func newError(status int, code, msg string) *Error {
+	return &Error{Status: status, Code: code, Msg: msg}
+}
+
+type envelope struct {
+	Error envelopeBody `json:"error"`
+}
+
+type envelopeBody struct {
+	Code      string            `json:"code"`
+	Message   string            `json:"message"`
+	Fields    map[string]string `json:"fields,omitempty"`
+	RequestID string            `json:"request_id"`
+}
+
+// classify maps any error to what the client may see. It is the only place
+// that knows how domain errors become statuses.
+func classify(err error) *Error {
+	var (
+		ae  *Error
+		ve  *records.ValidationError
+		pe  *records.PublicError
+		msg string
+	)
+	if errors.As(err, &pe) {
+		msg = pe.Msg
+	}
+	pick := func(status int, code, fallback string) *Error {
+		if msg == "" {
+			msg = fallback
+		}
+		return &Error{Status: status, Code: code, Msg: msg, Err: err}
+	}
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &ve):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Msg: "the request has invalid fields", Fields: ve.Fields}
+	case errors.Is(err, records.ErrNotFound):
+		return pick(http.StatusNotFound, "not_found", "not found")
+	case errors.Is(err, records.ErrUnauthorized):
+		return pick(http.StatusUnauthorized, "unauthorized", "authentication required")
+	case errors.Is(err, records.ErrForbidden):
+		return pick(http.StatusForbidden, "forbidden", "you are not allowed to do this")
+	case errors.Is(err, records.ErrConflict):
+		return pick(http.StatusConflict, "conflict", "conflict")
+	case errors.Is(err, records.ErrBadRequest):
+		return pick(http.StatusBadRequest, "bad_request", "bad request")
+	case errors.Is(err, accounts.ErrInvalidCredentials):
+		return pick(http.StatusUnauthorized, "invalid_credentials", "invalid email or password")
+	case errors.Is(err, accounts.ErrUnauthenticated):
+		return pick(http.StatusUnauthorized, "invalid_token", "invalid or expired token")
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Msg: "internal error", Err: err}
+}
+
+// writeError writes the envelope for err and logs server errors with their
+// cause.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := classify(err)
+	st := state(r)
+	if e.Status >= 500 {
+		st.log.ErrorContext(r.Context(), "request failed", "err", err)
+	} else if e.Err != nil {
+		st.log.DebugContext(r.Context(), "request refused", "status", e.Status, "err", e.Err)
+	}
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="keep"`)
+	}
+	writeJSON(w, e.Status, envelope{Error: envelopeBody{Code: e.Code, Message: e.Msg, Fields: e.Fields, RequestID: st.id}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		slog.Error("encode response", "err", err)
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal_error","message":"internal error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,176 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/keep-dev/keep/internal/records"
+)
+
+// reqState is what the middleware learns about a request as it passes. One
+// pointer lives in the context, so inner layers can fill in the route and
+// caller for outer layers (logging, metrics).
+type reqState struct {
+	id      string
+	route   string
+	caller  records.Caller
+	log     *slog.Logger
+	started time.Time
+}
+
+type stateKey struct{}
+
+func state(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{log: slog.New(slog.DiscardHandler)}
+}
+
+// An incoming request id is kept only when it is short and plain, so it can
+// be logged and echoed safely.
+var clientRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter remembers the status for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// outer is the first middleware: request id, security headers, recovery,
+// one access-log line and metrics.
+func (a *API) outer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &reqState{started: time.Now()}
+		if id := r.Header.Get("X-Request-Id"); clientRequestID.MatchString(id) {
+			st.id = id
+		} else {
+			st.id = newRequestID()
+		}
+		st.log = a.log.With("request_id", st.id)
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+
+		h := w.Header()
+		h.Set("X-Request-Id", st.id)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				st.log.Error("panic", "panic", p, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					writeError(sw, r, &Error{Status: http.StatusInternalServerError, Code: "internal_error", Msg: "internal error"})
+				}
+			}
+			d := time.Since(st.started)
+			if a.metrics != nil {
+				a.metrics.Observe(st.route, r.Method, sw.status, d)
+			}
+			// The path only: query strings can carry filter values.
+			st.log.Info("request", "method", r.Method, "path", r.URL.Path, "route", st.route,
+				"status", sw.status, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr,
+				"user", st.caller.Auth.ID)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// route wraps a handler that returns an error, recording the route pattern
+// and writing any error as the envelope.
+func (a *API) route(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := state(r)
+		st.route = pattern
+		if err := a.authenticate(r, st); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if err := fn(w, r); err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+// authenticate turns an Authorization header into the request's caller. A
+// header that is present but not a valid bearer token is refused, never
+// downgraded to anonymous.
+func (a *API) authenticate(r *http.Request, st *reqState) error {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Msg: "the Authorization header must be \"Bearer <token>\""}
+	}
+	c, err := a.accounts.Authenticate(r.Context(), strings.TrimSpace(token))
+	if err != nil {
+		return err
+	}
+	st.caller = c
+	return nil
+}
+
+func caller(r *http.Request) records.Caller { return state(r).caller }
+
+// requireSuperuser answers 401 to anonymous and 403 to other callers.
+func requireSuperuser(r *http.Request) error {
+	c := caller(r)
+	switch {
+	case c.Superuser:
+		return nil
+	case c.Anonymous():
+		return records.ErrUnauthorized
+	}
+	return records.ErrForbidden
+}
+
+// muxFallback swallows ServeMux's own plain-text 404 and 405 answers so that
+// dispatch can write the envelope instead; headers such as Allow are kept.
+type muxFallback struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *muxFallback) WriteHeader(code int) { w.status = code }
+func (w *muxFallback) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return len(b), nil
+}

@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+
+	"github.com/keep-dev/keep/internal/access"
+	"github.com/keep-dev/keep/internal/accounts"
+	"github.com/keep-dev/keep/internal/api"
+	"github.com/keep-dev/keep/internal/auth"
+	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/metrics"
+	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/server"
+	"github.com/keep-dev/keep/internal/store"
+	"github.com/keep-dev/keep/internal/store/postgres"
+	"github.com/keep-dev/keep/internal/store/sqlite"
+)
+
+// NewLogger is the JSON logger every command uses.
+func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.Level()}))
+}
+
+// OpenStore opens the engine the configuration selects and applies pending
+// migrations.
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.DB, error) {
+	if cfg.Postgres() {
+		db, err := postgres.Open(ctx, string(cfg.DBURL), postgres.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		return db, nil
+	}
+	db, err := sqlite.Open(ctx, cfg.SQLitePath(), sqlite.Options{Synchronous: cfg.Synchronous, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	return db, nil
+}
+
+// Keep is a built application. Build it with New, run it with Serve, and
+// Close it when done.
+type Keep struct {
+	cfg      config.Config
+	log      *slog.Logger
+	db       store.DB
+	Records  *records.Service
+	Accounts *accounts.Service
+	metrics  *metrics.Metrics
+	Handler  http.Handler
+}
+
+// New opens the store and builds every service. withTokens loads (or makes)
+// the signing keys; commands that only manage users pass false.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, withTokens bool) (*Keep, error) {
+	db, err := OpenStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keep{cfg: cfg, log: log, db: db}
+	if err := k.build(ctx, withTokens); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *Keep) build(ctx context.Context, withTokens bool) error {
+	// Argon2id at m=19 MiB: at most one hash per core in flight bounds the
+	// memory a login flood can take to GOMAXPROCS × 19 MiB.
+	hasher := auth.NewHasher(auth.DefaultParams(), runtime.GOMAXPROCS(0))
+	rec, err := records.New(ctx, k.db, records.Options{
+		Hasher: accounts.Policy{Hasher: hasher, MinLength: k.cfg.MinPassword},
+		Limits: access.Limits{},
+		Logger: k.log.With("component", "records"),
+	})
+	if err != nil {
+		return err
+	}
+	k.Records = rec
+	var (
+		tokens *auth.Tokens
+		keys   *auth.KeySet
+	)
+	if withTokens {
+		if keys, err = auth.LoadKeySet(ctx, k.db); err != nil {
+			return fmt.Errorf("signing keys: %w", err)
+		}
+		if tokens, err = auth.NewTokens(keys, auth.TokenConfig{Issuer: k.cfg.Issuer(), Audience: k.cfg.Issuer(), TTL: k.cfg.TokenTTL}); err != nil {
+			return err
+		}
+	}
+	k.Accounts = accounts.New(k.db, rec, hasher, tokens, k.log.With("component", "accounts"))
+	k.metrics = metrics.New(k.db.Stats)
+	jwks := func() ([]byte, error) { return []byte(`{"keys":[]}`), nil }
+	if keys != nil {
+		jwks = keys.JWKS
+	}
+	k.Handler = api.New(api.Deps{
+		Records:   rec,
+		Accounts:  k.Accounts,
+		Metrics:   k.metrics,
+		JWKS:      jwks,
+		Ready:     k.db.Ping,
+		Logger:    k.log.With("component", "http"),
+		BodyLimit: k.cfg.BodyLimit,
+	})
+	return nil
+}
+
+// Serve runs the listeners until ctx is cancelled, then drains them.
+func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
+	ls := []server.Listener{{Name: "http", Addr: k.cfg.HTTPAddr, Handler: k.Handler}}
+	if k.cfg.MetricsAddr != "" {
+		ls = append(ls, server.Listener{Name: "metrics", Addr: k.cfg.MetricsAddr, Handler: k.metrics.Handler()})
+	}
+	return server.Run(ctx, k.log, ready, ls...)
+}
+
+// Close closes the store.
+func (k *Keep) Close() error { return k.db.Close() }
+
+// Describe turns a service error into a message for a terminal: validation
+// problems are listed, other errors keep their text.
+func Describe(err error) error {
+	var ve *records.ValidationError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("invalid input: %s", strings.TrimPrefix(ve.Error(), "validation failed: "))
+	}
+	return err
+}

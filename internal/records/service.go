@@ -1,0 +1,216 @@
+package records
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keep-dev/keep/internal/access"
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// PasswordHasher hashes and checks the strength of user passwords; package
+// auth provides it. Declared here so that records needs nothing else of auth.
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Validate(password string) error
+}
+
+// Options configure a Service.
+type Options struct {
+	Hasher PasswordHasher
+	Limits access.Limits // expression limits for rules and filters
+	Logger *slog.Logger
+}
+
+// Service is the collection and record service. It is safe for concurrent
+// use. Collections are cached in memory and reloaded when this process
+// changes them.
+type Service struct {
+	db     store.DB
+	hasher PasswordHasher
+	limits access.Limits
+	log    *slog.Logger
+
+	schemaMu sync.Mutex // serialises schema changes in this process
+	mu       sync.RWMutex
+	cols     map[string]*Collection
+}
+
+// New loads the collections of db and returns the service.
+func New(ctx context.Context, db store.DB, opts Options) (*Service, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{db: db, hasher: opts.Hasher, limits: opts.Limits, log: opts.Logger, cols: map[string]*Collection{}}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Caller is who is asking. The zero value is an anonymous caller.
+type Caller struct {
+	Auth      access.Auth
+	Superuser bool
+}
+
+// Anonymous reports whether the caller is not signed in.
+func (c Caller) Anonymous() bool { return c.Auth.ID == "" }
+
+// deny is the refusal for a caller: 401 for anonymous callers, 403 for
+// signed-in ones.
+func deny(c Caller) error {
+	if c.Anonymous() {
+		return ErrUnauthorized
+	}
+	return ErrForbidden
+}
+
+// ruleSQL returns the SQL condition that rule imposes on caller ("" for
+// none), or the refusal when the rule is locked.
+func (s *Service) ruleSQL(c Caller, rule access.CompiledRule) (string, []any, error) {
+	if c.Superuser {
+		return "", nil, nil
+	}
+	switch rule.Kind {
+	case access.RulePublic:
+		return "", nil, nil
+	case access.RuleExpr:
+		cond, args, err := rule.Pred.Bind(c.Auth)
+		if err != nil {
+			// A value of the caller does not fit the rule: fail closed.
+			s.log.Warn("rule could not be bound; denying", "rule", rule.Pred.Source(), "err", err)
+			return "1=0", nil, nil
+		}
+		return cond, args, nil
+	}
+	return "", nil, deny(c)
+}
+
+// column is one selected column and the field that decodes it (nil for id,
+// created and updated).
+type column struct {
+	name  string
+	field *Field
+}
+
+var (
+	usersEmailField    = &Field{Name: "email", Type: TypeEmail, Required: true, Unique: true}
+	usersVerifiedField = &Field{Name: "verified", Type: TypeBool}
+)
+
+// columns lists what a record is made of, in order. The users password hash
+// is never among them.
+func (c *Collection) columns() []column {
+	cols := []column{{name: "id"}, {name: "created"}, {name: "updated"}}
+	if c.Name == "users" {
+		cols = append(cols, column{"email", usersEmailField}, column{"verified", usersVerifiedField})
+	}
+	for i := range c.Fields {
+		cols = append(cols, column{c.Fields[i].Name, &c.Fields[i]})
+	}
+	return cols
+}
+
+// fieldOrSystem finds a column by name, including system columns.
+func (c *Collection) column(name string) (column, bool) {
+	for _, col := range c.columns() {
+		if col.name == name {
+			return col, true
+		}
+	}
+	return column{}, false
+}
+
+func selectList(cols []column) string {
+	names := make([]string, len(cols))
+	for i, col := range cols {
+		names[i] = store.QuoteIdent(col.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Record is a record as the API returns it: flat field values plus id,
+// created, updated and, when asked, "expand".
+type Record map[string]any
+
+// ID returns the record's id.
+func (r Record) ID() string { s, _ := r["id"].(string); return s }
+
+// scanRecords reads rows selected with cols.
+func scanRecords(rows store.Rows, cols []column) ([]Record, error) {
+	defer rows.Close()
+	var out []Record
+	raw := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		rec := make(Record, len(cols))
+		for i, col := range cols {
+			v, err := jsonValue(col.field, raw[i])
+			if err != nil {
+				return nil, err
+			}
+			rec[col.name] = v
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
+
+// queryRecords runs a SELECT of cols and scans the records.
+func queryRecords(ctx context.Context, q store.Querier, cols []column, query string, args ...any) ([]Record, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query records: %w", err)
+	}
+	recs, err := scanRecords(rows, cols)
+	if err != nil {
+		return nil, fmt.Errorf("scan records: %w", err)
+	}
+	return recs, nil
+}
+
+func and(conds ...string) string {
+	var parts []string
+	for _, c := range conds {
+		if c != "" {
+			parts = append(parts, c)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(parts, " AND ")
+}
+
+func placeholders(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// User returns a user record without applying any rule; identity loading
+// uses it to learn a caller's own fields.
+func (s *Service) User(ctx context.Context, id string) (Record, error) {
+	c, err := s.Collection("users")
+	if err != nil {
+		return nil, err
+	}
+	return s.reload(ctx, s.db, c, id)
+}
+
+// TimeArg is t as a query argument for a timestamp column of dialect d.
+func TimeArg(d store.Dialect, t time.Time) any {
+	return sqlValue(d, t.UTC().Truncate(time.Millisecond))
+}

@@ -1,0 +1,496 @@
+package records
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/keep-dev/keep/internal/ids"
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// Body is a decoded JSON object body: field name to raw value.
+type Body map[string]json.RawMessage
+
+// maxCascadeDepth bounds how far a delete may cascade through relations.
+const maxCascadeDepth = 16
+
+// serverSet are keys a client may never set.
+var serverSet = map[string]bool{"id": true, "created": true, "updated": true, "expand": true, "password_hash": true}
+
+// parseBody validates body against c. On create every required field must be
+// present; on update only the given fields are checked. System fields of
+// users are handled by the caller and skipped here.
+func (s *Service) parseBody(c *Collection, body Body, create bool) (map[string]any, error) {
+	var verr ValidationError
+	vals := make(map[string]any, len(body))
+	for name, raw := range body {
+		switch {
+		case serverSet[name]:
+			verr.add(name, "is set by the server")
+			continue
+		case c.Name == "users" && usersSystemFields[name]:
+			continue
+		}
+		f := c.Field(name)
+		if f == nil {
+			verr.add(name, "unknown field")
+			continue
+		}
+		v, msg := f.parseValue(raw)
+		if msg != "" {
+			verr.add(name, msg)
+			continue
+		}
+		vals[name] = v
+	}
+	if create {
+		for i := range c.Fields {
+			f := &c.Fields[i]
+			if _, ok := body[f.Name]; !ok && f.Required {
+				verr.add(f.Name, "is required")
+			}
+		}
+	}
+	return vals, verr.err()
+}
+
+// userFields handles the system fields of users: email and password on
+// create, email and verified by superusers on update.
+func (s *Service) userFields(ctx context.Context, caller Caller, body Body, create bool, vals map[string]any) error {
+	var verr ValidationError
+	if raw, ok := body["email"]; ok {
+		if !create && !caller.Superuser {
+			verr.add("email", "cannot be changed here")
+		} else if v, msg := usersEmailField.parseValue(raw); msg != "" {
+			verr.add("email", msg)
+		} else {
+			vals["email"] = strings.ToLower(v.(string))
+		}
+	} else if create {
+		verr.add("email", "is required")
+	}
+	if raw, ok := body["verified"]; ok {
+		if !caller.Superuser {
+			verr.add("verified", "is set by the server")
+		} else if v, msg := usersVerifiedField.parseValue(raw); msg != "" {
+			verr.add("verified", msg)
+		} else {
+			vals["verified"] = v
+		}
+	}
+	if raw, ok := body["password"]; ok {
+		var pw string
+		switch {
+		case !create:
+			verr.add("password", "cannot be changed here")
+		case json.Unmarshal(raw, &pw) != nil:
+			verr.add("password", "must be a string")
+		case s.hasher == nil:
+			return errors.New("records: no password hasher configured")
+		default:
+			if err := s.hasher.Validate(pw); err != nil {
+				verr.add("password", err.Error())
+				break
+			}
+			if e, _ := vals["email"].(string); e != "" && strings.EqualFold(pw, e) {
+				verr.add("password", "must not be the email address")
+				break
+			}
+			h, err := s.hasher.Hash(ctx, pw)
+			if err != nil {
+				return fmt.Errorf("hash password: %w", err)
+			}
+			vals["password_hash"] = h
+		}
+	} else if create {
+		verr.add("password", "is required")
+	}
+	if _, ok := body["password_hash"]; ok {
+		verr.add("password_hash", "is set by the server")
+	}
+	if err := verr.err(); err != nil {
+		return err
+	}
+	if create {
+		if _, ok := vals["verified"]; !ok {
+			vals["verified"] = false
+		}
+	}
+	return nil
+}
+
+// Create validates body and inserts a record into coll, checking the create
+// rule against the row as stored, inside the transaction.
+func (s *Service) Create(ctx context.Context, caller Caller, coll string, body Body) (Record, error) {
+	c, err := s.Collection(coll)
+	if err != nil {
+		return nil, err
+	}
+	return s.create(ctx, caller, c, body, false)
+}
+
+// Signup creates a user as the public signup endpoint does: the users create
+// rule does not apply (signup is its own endpoint), but every field is
+// validated and verified is always false.
+func (s *Service) Signup(ctx context.Context, body Body) (Record, error) {
+	c, err := s.Collection("users")
+	if err != nil {
+		return nil, err
+	}
+	return s.create(ctx, Caller{}, c, body, true)
+}
+
+func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body Body, signup bool) (Record, error) {
+	cond, condArgs, err := "", []any(nil), error(nil)
+	if !signup {
+		if cond, condArgs, err = s.ruleSQL(caller, c.compiled.create); err != nil {
+			return nil, err
+		}
+	}
+	vals, err := s.parseBody(c, body, true)
+	if c.Name == "users" {
+		uerr := s.userFields(ctx, caller, body, true, vals)
+		err = mergeValidation(err, uerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	id, ts := ids.New(), now()
+	d := s.db.Dialect()
+	cols := []string{"id", "created", "updated"}
+	args := []any{id, sqlValue(d, ts), sqlValue(d, ts)}
+	for _, name := range sortedKeys(vals) {
+		cols = append(cols, store.QuoteIdent(name))
+		args = append(args, sqlValue(d, vals[name]))
+	}
+	var rec Record
+	err = s.db.Tx(ctx, func(q store.Querier) error {
+		if err := s.checkRelations(ctx, q, c, vals); err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", store.QuoteIdent(c.Table()),
+			strings.Join(cols, ", "), placeholders(len(args))), args...); err != nil {
+			return err
+		}
+		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
+			return err
+		}
+		rec, err = s.reload(ctx, q, c, id)
+		return err
+	})
+	if err != nil {
+		return nil, writeError(err)
+	}
+	return rec, nil
+}
+
+// holds checks that the row id satisfies cond; the refusal depends on caller.
+func (s *Service) holds(ctx context.Context, q store.Querier, c *Collection, id, cond string, args []any, caller Caller) error {
+	if cond == "" {
+		return nil
+	}
+	var one int
+	err := q.QueryRow(ctx, fmt.Sprintf("SELECT 1 FROM %s WHERE id = ? AND %s", store.QuoteIdent(c.Table()), cond),
+		append([]any{id}, args...)...).Scan(&one)
+	if errors.Is(err, store.ErrNotFound) {
+		return deny(caller)
+	}
+	return err
+}
+
+func (s *Service) reload(ctx context.Context, q store.Querier, c *Collection, id string) (Record, error) {
+	cols := c.columns()
+	recs, err := queryRecords(ctx, q, cols, fmt.Sprintf("SELECT %s FROM %s WHERE id = ?", selectList(cols), store.QuoteIdent(c.Table())), id)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, ErrNotFound
+	}
+	return recs[0], nil
+}
+
+// visible checks that caller may see record id of c (the view rule); a
+// record the caller may not see does not exist for them.
+func (s *Service) visible(ctx context.Context, q store.Querier, caller Caller, c *Collection, id string) error {
+	cond, args, err := s.ruleSQL(caller, c.compiled.view)
+	if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	var one int
+	err = q.QueryRow(ctx, fmt.Sprintf("SELECT 1 FROM %s%s", store.QuoteIdent(c.Table()), and("id = ?", cond)),
+		append([]any{id}, args...)...).Scan(&one)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Update applies a partial update. The update rule must hold before and after
+// the change, so a caller cannot move a record out of their own reach (give
+// it away) nor into it.
+func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, body Body) (Record, error) {
+	c, err := s.Collection(coll)
+	if err != nil {
+		return nil, err
+	}
+	cond, condArgs, err := s.ruleSQL(caller, c.compiled.update)
+	if err != nil {
+		return nil, err
+	}
+	if !ids.Valid(id) {
+		return nil, ErrNotFound
+	}
+	vals, err := s.parseBody(c, body, false)
+	if c.Name == "users" {
+		err = mergeValidation(err, s.userFields(ctx, caller, body, false, vals))
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := s.db.Dialect()
+	sets := []string{"updated = ?"}
+	args := []any{sqlValue(d, now())}
+	for _, name := range sortedKeys(vals) {
+		sets = append(sets, store.QuoteIdent(name)+" = ?")
+		args = append(args, sqlValue(d, vals[name]))
+	}
+	var rec Record
+	err = s.db.Tx(ctx, func(q store.Querier) error {
+		if err := s.visible(ctx, q, caller, c, id); err != nil {
+			return err
+		}
+		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
+			return err
+		}
+		if err := s.checkRelations(ctx, q, c, vals); err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE id = ?", store.QuoteIdent(c.Table()), strings.Join(sets, ", ")),
+			append(args, id)...); err != nil {
+			return err
+		}
+		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
+			return err
+		}
+		rec, err = s.reload(ctx, q, c, id)
+		return err
+	})
+	if err != nil {
+		return nil, writeError(err)
+	}
+	return rec, nil
+}
+
+// Delete removes a record after the view and delete rules, applying each
+// incoming relation's on_delete in the same transaction.
+func (s *Service) Delete(ctx context.Context, caller Caller, coll, id string) error {
+	c, err := s.Collection(coll)
+	if err != nil {
+		return err
+	}
+	cond, condArgs, err := s.ruleSQL(caller, c.compiled.delete)
+	if err != nil {
+		return err
+	}
+	if !ids.Valid(id) {
+		return ErrNotFound
+	}
+	err = s.db.Tx(ctx, func(q store.Querier) error {
+		if err := s.visible(ctx, q, caller, c, id); err != nil {
+			return err
+		}
+		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
+			return err
+		}
+		return s.deleteRow(ctx, q, c, id, 0)
+	})
+	return writeError(err)
+}
+
+// deleteRow deletes one row and resolves what points at it. The row is
+// deleted first: on PostgreSQL that waits for writers that hold the row FOR
+// SHARE (see checkRelations), so no new reference can appear unseen.
+func (s *Service) deleteRow(ctx context.Context, q store.Querier, c *Collection, id string, depth int) error {
+	if depth > maxCascadeDepth {
+		return conflict("delete cascades deeper than %d levels", maxCascadeDepth)
+	}
+	n, err := q.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE id = ?", store.QuoteIdent(c.Table())), id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		if depth == 0 {
+			return ErrNotFound
+		}
+		return nil // already deleted earlier in this cascade
+	}
+	d := s.db.Dialect()
+	for _, other := range s.Collections() {
+		for i := range other.Fields {
+			f := &other.Fields[i]
+			if f.Type != TypeRelation || f.Collection != c.Name {
+				continue
+			}
+			refs, err := s.referencing(ctx, q, other, f, id)
+			if err != nil {
+				return err
+			}
+			if len(refs) == 0 {
+				continue
+			}
+			switch f.OnDelete {
+			case OnDeleteRestrict:
+				return conflict("the record is referenced by %s.%s", other.Name, f.Name)
+			case OnDeleteCascade:
+				for _, r := range refs {
+					if err := s.deleteRow(ctx, q, other, r.id, depth+1); err != nil {
+						return err
+					}
+				}
+			case OnDeleteSetNull:
+				for _, r := range refs {
+					var v any
+					if f.Multi {
+						v = slices.DeleteFunc(r.list, func(x string) bool { return x == id })
+					}
+					if _, err := q.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s = ?, updated = ? WHERE id = ?",
+						store.QuoteIdent(other.Table()), store.QuoteIdent(f.Name)), sqlValue(d, v), sqlValue(d, now()), r.id); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+type ref struct {
+	id   string
+	list []string
+}
+
+// referencing finds the records of c whose relation f holds id.
+func (s *Service) referencing(ctx context.Context, q store.Querier, c *Collection, f *Field, id string) ([]ref, error) {
+	col := store.QuoteIdent(f.Name)
+	cond := col + " = ?"
+	if f.Multi {
+		if s.db.Dialect() == store.Postgres {
+			cond = col + " @> jsonb_build_array(?::text)"
+		} else {
+			cond = "EXISTS (SELECT 1 FROM json_each(" + col + ") WHERE value = ?)"
+		}
+	}
+	rows, err := q.Query(ctx, fmt.Sprintf("SELECT id, %s FROM %s WHERE %s", col, store.QuoteIdent(c.Table()), cond), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ref
+	for rows.Next() {
+		var r ref
+		var raw any
+		if err := rows.Scan(&r.id, &raw); err != nil {
+			return nil, err
+		}
+		if f.Multi {
+			v, err := jsonValue(f, raw)
+			if err != nil {
+				return nil, err
+			}
+			r.list = v.([]string)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// checkRelations verifies that every related id in vals exists. On
+// PostgreSQL the targets are locked FOR SHARE until commit, so a concurrent
+// delete of a target waits and then sees the new reference.
+func (s *Service) checkRelations(ctx context.Context, q store.Querier, c *Collection, vals map[string]any) error {
+	var verr ValidationError
+	for name, v := range vals {
+		f := c.Field(name)
+		if f == nil || f.Type != TypeRelation || v == nil {
+			continue
+		}
+		want := []string{}
+		switch v := v.(type) {
+		case string:
+			want = append(want, v)
+		case []string:
+			want = v
+		}
+		if len(want) == 0 {
+			continue
+		}
+		target, err := s.Collection(f.Collection)
+		if err != nil {
+			return err
+		}
+		lock := ""
+		if s.db.Dialect() == store.Postgres {
+			lock = " FOR SHARE"
+		}
+		args := make([]any, len(want))
+		for i, w := range want {
+			args[i] = w
+		}
+		var n int
+		if err := q.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT id FROM %s WHERE id IN (%s)%s) t",
+			store.QuoteIdent(target.Table()), placeholders(len(want)), lock), args...).Scan(&n); err != nil {
+			return err
+		}
+		if n != len(want) {
+			verr.add(name, "related record not found")
+		}
+	}
+	return verr.err()
+}
+
+// writeError maps store errors of a write to service errors.
+func writeError(err error) error {
+	var pe *PublicError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pe):
+		return err
+	case errors.Is(err, store.ErrConflict):
+		return conflict("a record with this value already exists")
+	case errors.Is(err, store.ErrForeignKey):
+		return conflict("the record is referenced by other records")
+	}
+	return err
+}
+
+func mergeValidation(a, b error) error {
+	var va, vb *ValidationError
+	if errors.As(a, &va) && errors.As(b, &vb) {
+		for k, v := range vb.Fields {
+			va.add(k, v)
+		}
+		return va
+	}
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,181 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// Options tunes [Open]. The zero value selects the defaults documented on
+// each field.
+type Options struct {
+	// MaxConns caps the pool; default 4×GOMAXPROCS.
+	MaxConns int
+	// Logger receives migration and retry messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// DB is an open PostgreSQL database. It is safe for concurrent use.
+type DB struct {
+	pool   *sql.DB
+	log    *slog.Logger
+	closed atomic.Bool
+}
+
+var _ store.DB = (*DB)(nil)
+
+// Open connects to the database at url (a postgres:// URL or a keyword/value
+// string, with sslmode, search_path and other parameters handled as pgx
+// does) and applies any pending migrations.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		// pgx masks the password in its parse errors.
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	n := opts.MaxConns
+	if n <= 0 {
+		n = 4 * runtime.GOMAXPROCS(0)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pool := stdlib.OpenDB(*cfg)
+	pool.SetMaxOpenConns(n)
+	pool.SetMaxIdleConns(n)
+	db := &DB{pool: pool, log: log.With("component", "store", "engine", "postgres")}
+	if err := pool.PingContext(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := migrate(ctx, pool, db.log); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Dialect returns [store.Postgres].
+func (db *DB) Dialect() store.Dialect { return store.Postgres }
+
+// Exec runs a statement outside a transaction.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if db.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	return querier{db.pool}.Exec(ctx, query, args...)
+}
+
+// Query runs a query outside a transaction.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (store.Rows, error) {
+	if db.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	return querier{db.pool}.Query(ctx, query, args...)
+}
+
+// QueryRow runs a query outside a transaction.
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) store.Row {
+	if db.closed.Load() {
+		return row{err: store.ErrClosed}
+	}
+	return querier{db.pool}.QueryRow(ctx, query, args...)
+}
+
+// Retry policy for Tx on serialization failures and deadlocks.
+const (
+	txAttempts = 4
+	txBackoff  = 10 * time.Millisecond
+)
+
+// Tx runs fn in a READ COMMITTED transaction. It retries fn when PostgreSQL
+// aborts the transaction with a serialization failure (40001) or a deadlock
+// (40P01); in both cases nothing was committed.
+func (db *DB) Tx(ctx context.Context, fn func(q store.Querier) error) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	for attempt := 1; ; attempt++ {
+		err := db.tx(ctx, fn)
+		if err == nil || !retryable(err) || attempt == txAttempts {
+			return err
+		}
+		db.log.DebugContext(ctx, "retrying transaction", "attempt", attempt, "err", err)
+		d := txBackoff << (attempt - 1)
+		if sleep(ctx, d+rand.N(d)) != nil {
+			return err
+		}
+	}
+}
+
+func (db *DB) tx(ctx context.Context, fn func(q store.Querier) error) error {
+	tx, err := db.pool.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	// Roll back unless fn returned nil: on error, on panic (which then goes
+	// on up with its own stack) and on runtime.Goexit.
+	ok := false
+	defer func() {
+		if !ok {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(querier{tx}); err != nil {
+		return err
+	}
+	ok = true
+	return mapErr(tx.Commit())
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Ping checks that the server answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	return mapErr(db.pool.PingContext(ctx))
+}
+
+// Stats reports the single pool, named "pool".
+func (db *DB) Stats() []store.PoolStats {
+	s := db.pool.Stats()
+	return []store.PoolStats{{
+		Name:      "pool",
+		Open:      s.OpenConnections,
+		InUse:     s.InUse,
+		Idle:      s.Idle,
+		WaitCount: s.WaitCount,
+		MaxOpen:   s.MaxOpenConnections,
+	}}
+}
+
+// Close closes the pool. Later calls return nil; other methods return
+// [store.ErrClosed] once Close has been called.
+func (db *DB) Close() error {
+	if db.closed.Swap(true) {
+		return nil
+	}
+	return db.pool.Close()
+}

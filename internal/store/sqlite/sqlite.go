@@ -1,0 +1,274 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// Options tunes [Open]. The zero value selects the defaults documented on
+// each field.
+type Options struct {
+	// Synchronous is PRAGMA synchronous: "FULL" (the default) makes every
+	// commit durable across power loss; "NORMAL" is faster and in WAL mode
+	// may lose the last commits on power loss, but never corrupts the file.
+	Synchronous string
+	// Readers is the size of the read-only pool; default max(4, 2×GOMAXPROCS).
+	Readers int
+	// BusyTimeout is how long a connection waits for a lock held by another
+	// connection or process before reporting busy; default 5s.
+	BusyTimeout time.Duration
+	// Logger receives migration and retry messages; nil discards them.
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	switch s := strings.ToUpper(o.Synchronous); s {
+	case "":
+		o.Synchronous = "FULL"
+	case "FULL", "NORMAL":
+		o.Synchronous = s
+	default:
+		return o, fmt.Errorf("sqlite: synchronous must be FULL or NORMAL, not %q", o.Synchronous)
+	}
+	if o.Readers <= 0 {
+		o.Readers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// DB is an open SQLite database. It is safe for concurrent use. Exec and Tx
+// use the single writer connection; Query and QueryRow use the read-only pool
+// and see only committed data.
+type DB struct {
+	reader *sql.DB
+	writer *sql.DB
+	log    *slog.Logger
+	closed atomic.Bool
+}
+
+var _ store.DB = (*DB)(nil)
+
+// Open opens (creating if needed) the database file at path and applies any
+// pending migrations. The parent directory is created with mode 0700 and a
+// new file with mode 0600; SQLite gives the -wal and -shm files the same mode.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	path, err = filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create directory: %w", err)
+	}
+	// Create the file ourselves so it is private from the start; an empty
+	// file is a valid empty database.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	f.Close()
+
+	db := &DB{
+		writer: openPool(path, false, opts),
+		reader: openPool(path, true, opts),
+		log:    opts.Logger.With("component", "store", "engine", "sqlite"),
+	}
+	// The writer goes first: its first connection switches the file to WAL
+	// and migrations create the schema before any reader looks at it.
+	if err := migrate(ctx, db.writer, db.log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.reader.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open reader: %w", mapErr(err))
+	}
+	return db, nil
+}
+
+func openPool(path string, readOnly bool, o Options) *sql.DB {
+	// sql.Open only validates the driver name, which is registered by the
+	// import; connections are made lazily.
+	db, _ := sql.Open(driverDSN(path, readOnly, o))
+	n := 1
+	if readOnly {
+		n = o.Readers
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n) // keep connections: a new one re-runs every pragma
+	return db
+}
+
+// driverDSN is the only code that knows the driver: its registered name and
+// how its DSN carries pragmas and the BEGIN mode. A cgo driver would replace
+// this function and mapErr, nothing else.
+//
+// modernc.org/sqlite runs each _pragma on every new connection, busy_timeout
+// first and the rest in name order; query_only must come after journal_mode,
+// which that order gives.
+func driverDSN(path string, readOnly bool, o Options) (driverName, dsn string) {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", max(1, o.BusyTimeout.Milliseconds())))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "synchronous("+o.Synchronous+")")
+	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", "cache_size(-8000)") // KiB, per connection
+	if readOnly {
+		q.Add("_pragma", "query_only(ON)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // Windows drive letter: file:///C:/...
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}
+	return "sqlite", u.String()
+}
+
+// Dialect returns [store.SQLite].
+func (db *DB) Dialect() store.Dialect { return store.SQLite }
+
+// Exec runs a statement outside a transaction on the writer connection.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if db.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	return querier{db.writer}.Exec(ctx, query, args...)
+}
+
+// Query runs a query on the read-only pool.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (store.Rows, error) {
+	if db.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	return querier{db.reader}.Query(ctx, query, args...)
+}
+
+// QueryRow runs a query on the read-only pool.
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) store.Row {
+	if db.closed.Load() {
+		return row{err: store.ErrClosed}
+	}
+	return querier{db.reader}.QueryRow(ctx, query, args...)
+}
+
+// Retry policy for Tx: the busy timeout already waits for the lock, so a few
+// attempts with a short pause cover the cases where SQLite reports busy
+// without waiting (such as WAL recovery by another process).
+const (
+	txAttempts = 4
+	txBackoff  = 10 * time.Millisecond
+)
+
+// Tx runs fn in a BEGIN IMMEDIATE transaction on the writer connection. fn
+// must use q, not db: db.Exec inside fn would wait for the connection fn holds.
+func (db *DB) Tx(ctx context.Context, fn func(q store.Querier) error) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	for attempt := 1; ; attempt++ {
+		err := db.tx(ctx, fn)
+		if err == nil || !errors.Is(err, store.ErrBusy) || attempt == txAttempts {
+			return err
+		}
+		db.log.DebugContext(ctx, "retrying busy transaction", "attempt", attempt, "err", err)
+		d := txBackoff << (attempt - 1)
+		if sleep(ctx, d+rand.N(d)) != nil {
+			return err
+		}
+	}
+}
+
+func (db *DB) tx(ctx context.Context, fn func(q store.Querier) error) error {
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	// Roll back unless fn returned nil: on error, on panic (which then goes
+	// on up with its own stack) and on runtime.Goexit.
+	ok := false
+	defer func() {
+		if !ok {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(querier{tx}); err != nil {
+		return err
+	}
+	ok = true
+	// A failed COMMIT leaves nothing committed: the driver rolls back.
+	return mapErr(tx.Commit())
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Ping checks that a reader connection answers. It does not wait for the
+// writer, which a long transaction may hold.
+func (db *DB) Ping(ctx context.Context) error {
+	if db.closed.Load() {
+		return store.ErrClosed
+	}
+	return mapErr(db.reader.PingContext(ctx))
+}
+
+// Stats reports the "reader" and "writer" pools.
+func (db *DB) Stats() []store.PoolStats {
+	return []store.PoolStats{poolStats("reader", db.reader), poolStats("writer", db.writer)}
+}
+
+func poolStats(name string, db *sql.DB) store.PoolStats {
+	s := db.Stats()
+	return store.PoolStats{
+		Name:      name,
+		Open:      s.OpenConnections,
+		InUse:     s.InUse,
+		Idle:      s.Idle,
+		WaitCount: s.WaitCount,
+		MaxOpen:   s.MaxOpenConnections,
+	}
+}
+
+// Close closes both pools. Later calls return nil; other methods return
+// [store.ErrClosed] once Close has been called.
+func (db *DB) Close() error {
+	if db.closed.Swap(true) {
+		return nil
+	}
+	return errors.Join(db.reader.Close(), db.writer.Close())
+}
