@@ -65,9 +65,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, withTokens bo
 	if err != nil {
 		return nil, err
 	}
+	k, err := NewWithStore(ctx, cfg, log, db, withTokens)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// NewWithStore builds the services on an open store; tests use it to run the
+// whole application on each engine. Close closes db.
+func NewWithStore(ctx context.Context, cfg config.Config, log *slog.Logger, db store.DB, withTokens bool) (*Keep, error) {
 	k := &Keep{cfg: cfg, log: log, db: db}
 	if err := k.build(ctx, withTokens); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return k, nil
