@@ -1,0 +1,153 @@
+package access
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// FieldKind is how the compiler sees a column: it decides which CEL type the
+// field has in expressions, which operators apply and how values are bound.
+type FieldKind int
+
+// The kinds of columns the compiler understands.
+const (
+	// KindText is text, email, url, single select and single relation id:
+	// SQL TEXT on both engines.
+	KindText FieldKind = iota
+	// KindNumber is SQLite REAL and PostgreSQL DOUBLE PRECISION.
+	KindNumber
+	// KindBool is SQLite INTEGER 0/1 and PostgreSQL BOOLEAN.
+	KindBool
+	// KindDate is SQLite TEXT in the fixed format DateLayout (UTC, so text
+	// order is time order) and PostgreSQL TIMESTAMPTZ.
+	KindDate
+	// KindJSON is SQLite TEXT holding JSON and PostgreSQL JSONB. It can only
+	// be compared with null.
+	KindJSON
+	// KindTextList is multi select and multi relation: a JSON array of
+	// strings, SQLite TEXT and PostgreSQL JSONB.
+	KindTextList
+)
+
+// kindInteger is the kind of size(...): an SQL integer. It never appears in
+// a Schema; it lets the compiler bind comparisons with it correctly.
+const kindInteger FieldKind = -1
+
+// DateLayout is the text form of KindDate columns on SQLite. It has a fixed
+// width and is always UTC so that comparing text compares time.
+const DateLayout = "2006-01-02T15:04:05.000Z"
+
+// String returns the kind's name as used in error messages.
+func (k FieldKind) String() string {
+	switch k {
+	case KindText:
+		return "text"
+	case KindNumber, kindInteger:
+		return "number"
+	case KindBool:
+		return "bool"
+	case KindDate:
+		return "date"
+	case KindJSON:
+		return "json"
+	case KindTextList:
+		return "list"
+	}
+	return fmt.Sprintf("FieldKind(%d)", int(k))
+}
+
+// Field is one column as expressions see it.
+type Field struct {
+	// Name is the field name as written in expressions.
+	Name string
+	// Column is the SQL column, unquoted. It must match [A-Za-z_][A-Za-z0-9_]*
+	// (at most 63 bytes); Compile quotes it.
+	Column string
+	// Kind says how the column is typed and compared.
+	Kind FieldKind
+}
+
+// Schema lists the fields an expression may reference. The caller includes
+// the system fields id (KindText), created and updated (KindDate).
+type Schema struct {
+	Fields []Field
+}
+
+// Limits bounds the size of expressions so that a hostile filter cannot make
+// the parser, checker or database do unbounded work. The zero value means
+// the defaults.
+type Limits struct {
+	// MaxLength is the longest accepted expression in bytes; 0 means 2048.
+	MaxLength int
+	// MaxDepth is the deepest accepted nesting of the expression tree;
+	// 0 means 24.
+	MaxDepth int
+}
+
+// Default limits, chosen to fit any hand-written rule with room to spare.
+const (
+	DefaultMaxLength = 2048
+	DefaultMaxDepth  = 24
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxLength <= 0 {
+		l.MaxLength = DefaultMaxLength
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	return l
+}
+
+// Auth is the caller a predicate is bound for, seen in expressions as the
+// map auth: auth.id, auth.email, auth.roles and the custom user fields.
+//
+// For anonymous callers ID and Email are "" and Roles is empty; compared
+// directly with a column, an empty ID or Email matches nothing (see the
+// package documentation). A custom field that an expression names but Fields
+// lacks reads as null, as an unset field of a record would. Fields keys "id",
+// "email" and "roles" are shadowed by the fixed fields. Values should be the
+// types CEL understands: string, bool, ints, floats, time.Time, slices and
+// maps of those, or nil; others make Bind fail with ErrBind where used.
+type Auth struct {
+	ID     string
+	Email  string
+	Roles  []string
+	Fields map[string]any
+}
+
+// identPattern is what field names and columns must look like. It is the
+// CEL identifier syntax, which is also safe (after quoting) in both SQL
+// dialects; 63 bytes is PostgreSQL's identifier limit.
+var identPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// systemFields are reserved names the caller itself supplies in every
+// Schema, so Compile accepts them there.
+var systemFields = map[string]bool{"id": true, "created": true, "updated": true}
+
+// index validates the schema and maps field names to fields. Problems here
+// are programming errors in the caller, not user errors, so they are plain
+// errors rather than *CompileError.
+func (s Schema) index() (map[string]Field, error) {
+	byName := make(map[string]Field, len(s.Fields))
+	for _, f := range s.Fields {
+		if !identPattern.MatchString(f.Name) {
+			return nil, fmt.Errorf("access: invalid schema: field name %q is not an identifier", f.Name)
+		}
+		if IsReservedName(f.Name) && !systemFields[f.Name] {
+			return nil, fmt.Errorf("access: invalid schema: field name %q is reserved", f.Name)
+		}
+		if !identPattern.MatchString(f.Column) {
+			return nil, fmt.Errorf("access: invalid schema: column %q of field %q is not an identifier", f.Column, f.Name)
+		}
+		if f.Kind < KindText || f.Kind > KindTextList {
+			return nil, fmt.Errorf("access: invalid schema: field %q has unknown kind %d", f.Name, int(f.Kind))
+		}
+		if _, dup := byName[f.Name]; dup {
+			return nil, fmt.Errorf("access: invalid schema: duplicate field %q", f.Name)
+		}
+		byName[f.Name] = f
+	}
+	return byName, nil
+}

@@ -1,0 +1,378 @@
+package access
+
+import (
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
+
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// This file walks the checked AST and builds the node tree of sql.go. Every
+// construct that reads a record field is matched explicitly; anything else
+// is an error, so a new CEL feature can never slip through untranslated.
+
+// pred translates e in condition position.
+func (c *compiler) pred(e celast.Expr) (node, error) {
+	if !c.refs[e.ID()] {
+		p, err := c.param(e)
+		if err != nil {
+			return nil, err
+		}
+		if p.slot < 0 {
+			b, ok := valueToBool(p.value)
+			if !ok {
+				return nil, compileErrorf("%s is not a condition (bool)", p.src)
+			}
+			return constNode(b), nil
+		}
+		return &boolParam{p: p}, nil
+	}
+	switch e.Kind() {
+	case celast.IdentKind:
+		f := c.fields[e.AsIdent()]
+		if f.Kind == KindJSON {
+			return nil, compileErrorf("json fields can only be compared with null (%s)", f.Name)
+		}
+		if f.Kind != KindBool {
+			return nil, compileErrorf("field %q is a %s field, not a condition; compare it with a value", f.Name, f.Kind)
+		}
+		return &leaf{kind: leafBoolColumn, left: c.column(f)}, nil
+	case celast.CallKind:
+		call := e.AsCall()
+		switch fn := call.FunctionName(); fn {
+		case operators.LogicalAnd, operators.LogicalOr:
+			return c.logical(e, fn)
+		case operators.LogicalNot:
+			kid, err := c.pred(call.Args()[0])
+			if err != nil {
+				return nil, err
+			}
+			return &notNode{kid: kid}, nil
+		case operators.Equals, operators.NotEquals, operators.Less, operators.LessEquals,
+			operators.Greater, operators.GreaterEquals:
+			return c.comparison(e, fn)
+		case operators.In:
+			return c.in(e)
+		case "startsWith", "endsWith", "contains":
+			return c.stringFunc(e, fn)
+		case "dyn":
+			if len(call.Args()) == 1 {
+				return c.pred(call.Args()[0])
+			}
+		}
+	}
+	return nil, c.unsupported(e)
+}
+
+// logical flattens chains of && or || (the parser balances them) into one
+// n-ary node.
+func (c *compiler) logical(e celast.Expr, fn string) (node, error) {
+	var kids []node
+	var walk func(e celast.Expr) error
+	walk = func(e celast.Expr) error {
+		if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == fn && c.refs[e.ID()] {
+			for _, a := range e.AsCall().Args() {
+				if err := walk(a); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		n, err := c.pred(e)
+		if err != nil {
+			return err
+		}
+		kids = append(kids, n)
+		return nil
+	}
+	if err := walk(e); err != nil {
+		return nil, err
+	}
+	return &logicNode{and: fn == operators.LogicalAnd, kids: kids}, nil
+}
+
+// operand is one side of a comparison: SQL for something that reads record
+// fields, or a request-time value, or the null literal.
+type operand struct {
+	sql   string // set when the operand reads record fields
+	kind  FieldKind
+	name  string // field name, or source text of size(...), for messages
+	param *param // set for request-time values
+	null  bool
+}
+
+func (o operand) isSQL() bool { return o.sql != "" }
+
+func (c *compiler) column(f Field) string { return store.QuoteIdent(f.Column) }
+
+func (c *compiler) operand(e celast.Expr) (operand, error) {
+	if !c.refs[e.ID()] {
+		if isNullLiteral(e) {
+			return operand{null: true}, nil
+		}
+		p, err := c.param(e)
+		if err != nil {
+			return operand{}, err
+		}
+		if p.slot < 0 && p.value == types.NullValue {
+			return operand{null: true}, nil
+		}
+		return operand{param: p}, nil
+	}
+	switch e.Kind() {
+	case celast.IdentKind:
+		f := c.fields[e.AsIdent()]
+		return operand{sql: c.column(f), kind: f.Kind, name: f.Name}, nil
+	case celast.CallKind:
+		call := e.AsCall()
+		var arg celast.Expr
+		switch {
+		case len(call.Args()) == 1 && !call.IsMemberFunction():
+			arg = call.Args()[0]
+		case len(call.Args()) == 0 && call.IsMemberFunction():
+			arg = call.Target()
+		}
+		if arg == nil {
+			break
+		}
+		switch call.FunctionName() {
+		case "dyn":
+			if !call.IsMemberFunction() {
+				return c.operand(arg)
+			}
+		case "size":
+			inner, err := c.operand(arg)
+			if err != nil {
+				return operand{}, err
+			}
+			return c.size(inner, e)
+		}
+	}
+	return operand{}, c.unsupported(e)
+}
+
+// size translates size(x) for a text or list field.
+func (c *compiler) size(o operand, e celast.Expr) (operand, error) {
+	out := operand{kind: kindInteger, name: c.text(e)}
+	switch {
+	case o.kind == KindText && c.dialect == store.Postgres:
+		out.sql = "char_length(" + o.sql + ")"
+	case o.kind == KindText:
+		// length() counts characters of TEXT, as CEL's size() counts code
+		// points.
+		out.sql = "length(" + o.sql + ")"
+	case o.kind == KindTextList && c.dialect == store.Postgres:
+		out.sql = "jsonb_array_length(" + o.sql + ")"
+	case o.kind == KindTextList:
+		out.sql = "json_array_length(" + o.sql + ")"
+	default:
+		return operand{}, compileErrorf("size() is only supported on text and list fields (in %s)", out.name)
+	}
+	return out, nil
+}
+
+// flip mirrors an ordering operator, for moving the column to the left.
+var flip = map[string]string{
+	operators.Less: operators.Greater, operators.Greater: operators.Less,
+	operators.LessEquals: operators.GreaterEquals, operators.GreaterEquals: operators.LessEquals,
+	operators.Equals: operators.Equals, operators.NotEquals: operators.NotEquals,
+}
+
+var sqlOp = map[string]string{
+	operators.Equals: "=", operators.NotEquals: "<>",
+	operators.Less: "<", operators.LessEquals: "<=",
+	operators.Greater: ">", operators.GreaterEquals: ">=",
+}
+
+func (c *compiler) comparison(e celast.Expr, fn string) (node, error) {
+	args := e.AsCall().Args()
+	l, err := c.operand(args[0])
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.operand(args[1])
+	if err != nil {
+		return nil, err
+	}
+	if !l.isSQL() {
+		l, r = r, l
+		fn = flip[fn]
+	}
+	equality := fn == operators.Equals || fn == operators.NotEquals
+	if r.null {
+		if !equality {
+			return nil, compileErrorf("null can only be compared with == or != (in %s)", c.text(e))
+		}
+		return &leaf{kind: leafNull, left: l.sql, not: fn == operators.NotEquals}, nil
+	}
+	if err := checkComparable(l, equality); err != nil {
+		return nil, err
+	}
+	lf := &leaf{kind: leafCompare, left: l.sql, vkind: l.kind, op: sqlOp[fn]}
+	if r.isSQL() {
+		if err := checkComparable(r, equality); err != nil {
+			return nil, err
+		}
+		if !sameFamily(l.kind, r.kind) {
+			return nil, compileErrorf("cannot compare %s field %s with %s field %s", l.kind, l.name, r.kind, r.name)
+		}
+		lf.right = r.sql
+		return lf, nil
+	}
+	lf.param = r.param
+	if err := c.checkStatic(r.param, l.kind); err != nil {
+		return nil, err
+	}
+	return lf, nil
+}
+
+// checkComparable rejects comparisons CEL allows on dyn values but the
+// columns cannot answer meaningfully.
+func checkComparable(o operand, equality bool) error {
+	switch o.kind {
+	case KindJSON:
+		if !equality {
+			return compileErrorf("ordering comparisons are not supported on json fields (%s)", o.name)
+		}
+		return compileErrorf("json fields can only be compared with null (%s)", o.name)
+	case KindTextList:
+		if !equality {
+			return compileErrorf("ordering comparisons are not supported on list fields (%s)", o.name)
+		}
+		return compileErrorf("list fields can only be compared with null; use in or size() (%s)", o.name)
+	case KindBool:
+		if !equality {
+			return compileErrorf("ordering comparisons are not supported on bool fields (%s)", o.name)
+		}
+	}
+	return nil
+}
+
+// sameFamily reports whether two column kinds compare meaningfully in SQL.
+func sameFamily(a, b FieldKind) bool {
+	num := func(k FieldKind) bool { return k == KindNumber || k == kindInteger }
+	return a == b || num(a) && num(b)
+}
+
+// checkStatic converts a constant now so that a literal of the wrong type
+// is a compile error rather than a per-request one.
+func (c *compiler) checkStatic(p *param, k FieldKind) error {
+	if p.slot >= 0 {
+		return nil
+	}
+	if _, _, err := convert(p.value, k, p.src); err != nil {
+		return &CompileError{Msg: err.Error()}
+	}
+	return nil
+}
+
+func (c *compiler) in(e celast.Expr) (node, error) {
+	args := e.AsCall().Args()
+	elem, list := args[0], args[1]
+	// x in <list field>
+	if c.refs[list.ID()] {
+		lo, err := c.operand(list)
+		if err != nil {
+			return nil, err
+		}
+		switch lo.kind {
+		case KindTextList:
+		case KindJSON:
+			return nil, compileErrorf("json fields can only be compared with null (%s)", lo.name)
+		default:
+			return nil, compileErrorf("in needs a list on its right, not %s field %s", lo.kind, lo.name)
+		}
+		eo, err := c.operand(elem)
+		if err != nil {
+			return nil, err
+		}
+		if eo.null {
+			return constNode(false), nil
+		}
+		lf := &leaf{kind: leafListHas, left: lo.sql}
+		if eo.isSQL() {
+			if eo.kind != KindText {
+				return nil, compileErrorf("list fields hold text; %s is a %s field", eo.name, eo.kind)
+			}
+			lf.right = eo.sql
+			return lf, nil
+		}
+		if err := c.checkStatic(eo.param, KindText); err != nil {
+			return nil, err
+		}
+		lf.param = eo.param
+		return lf, nil
+	}
+	// <field> in <request-time list>
+	eo, err := c.operand(elem)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkComparable(eo, true); err != nil {
+		return nil, err
+	}
+	if list.Kind() == celast.ListKind {
+		lf := &leaf{kind: leafInValues, left: eo.sql, vkind: eo.kind}
+		for _, el := range list.AsList().Elements() {
+			p, err := c.param(el)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.checkStatic(p, eo.kind); err != nil {
+				return nil, err
+			}
+			lf.params = append(lf.params, p)
+		}
+		return lf, nil
+	}
+	if list.Kind() == celast.MapKind {
+		return nil, compileErrorf("in with a map literal is not supported (in %s)", c.text(e))
+	}
+	p, err := c.param(list)
+	if err != nil {
+		return nil, err
+	}
+	if p.slot < 0 {
+		if _, err := convertList(p.value, eo.kind, p.src); err != nil {
+			return nil, &CompileError{Msg: err.Error()}
+		}
+	}
+	return &leaf{kind: leafInList, left: eo.sql, vkind: eo.kind, param: p}, nil
+}
+
+func (c *compiler) stringFunc(e celast.Expr, fn string) (node, error) {
+	call := e.AsCall()
+	if !call.IsMemberFunction() || len(call.Args()) != 1 {
+		return nil, c.unsupported(e)
+	}
+	target, err := c.operand(call.Target())
+	if err != nil {
+		return nil, err
+	}
+	arg, err := c.operand(call.Args()[0])
+	if err != nil {
+		return nil, err
+	}
+	lf := &leaf{kind: leafString, fn: fn}
+	for _, o := range []operand{target, arg} {
+		switch {
+		case o.null:
+			return nil, compileErrorf("%s needs text, not null (in %s)", fn, c.text(e))
+		case o.isSQL() && o.kind != KindText:
+			return nil, compileErrorf("%s needs text; %s is a %s field", fn, o.name, o.kind)
+		case !o.isSQL():
+			if err := c.checkStatic(o.param, KindText); err != nil {
+				return nil, err
+			}
+		}
+	}
+	lf.left, lf.right = target.sql, arg.sql
+	switch {
+	case target.isSQL() && !arg.isSQL():
+		lf.param = arg.param
+	case !target.isSQL():
+		lf.param, lf.paramIsTarget = target.param, true
+	}
+	return lf, nil
+}
