@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -498,8 +499,4 @@ func badInput(t *testing.T, h *harness, id string) {
 	}
 }
 
-func urlq(s string) string {
-	r := strings.NewReplacer("%", "%25", " ", "%20", "&", "%26", "+", "%2B", "#", "%23", "\"", "%22", "=", "%3D", "'", "%27", ">", "%3E", "<", "%3C", "|", "%7C", "[", "%5B", "]", "%5D")
-	return r.Replace(s)
-}
-
+func urlq(s string) string { return url.QueryEscape(s) }
