@@ -60,9 +60,9 @@ func waitHealthy(t *testing.T, base string) {
 func TestServeOnSQLite(t *testing.T) {
 	bin := buildKeep(t)
 	data := filepath.Join(t.TempDir(), "keep_data")
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	var logs bytes.Buffer
-	srv := exec.Command(bin, "serve", "--data", data, "--http", addr)
+	srv := exec.Command(bin, "serve", "--data", data, "--http", addr, "--metrics-http", metricsAddr)
 	srv.Stderr = &logs
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -103,6 +103,22 @@ func TestServeOnSQLite(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("superuser route: %d", res.StatusCode)
 	}
+
+	// The separate metrics listener answers scrapers without a token; the
+	// main listener does not.
+	res, err = http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "keep_http_requests_total") {
+		t.Fatalf("metrics listener: %d", res.StatusCode)
+	}
+	if res, err = http.Get(base + "/metrics"); err != nil || res.StatusCode != 401 {
+		t.Fatalf("main listener /metrics without a token: %v %v", res.StatusCode, err)
+	}
+	res.Body.Close()
 
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -109,6 +109,11 @@ func (c *Collection) Field(name string) *Field { return c.byName[name] }
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
+// collectionNamePattern is shorter than namePattern by the "c_" of the table
+// name: PostgreSQL truncates identifiers to 63 bytes, so longer names would
+// share a table with any name that has the same first 61 characters.
+var collectionNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,60}$`)
+
 // Collection names Keep keeps for itself or for routes under /api.
 var reservedCollectionNames = map[string]bool{
 	"users": true, "collections": true, "auth": true, "roles": true, "admins": true,
@@ -129,8 +134,8 @@ func newFieldID() string {
 // problems to verr. lookup finds other collections for relation targets.
 func (c *Collection) normalise(verr *ValidationError, lookup func(name string) *Collection) {
 	if !c.System {
-		if !namePattern.MatchString(c.Name) {
-			verr.add("name", "must match ^[a-z][a-z0-9_]{0,62}$")
+		if !collectionNamePattern.MatchString(c.Name) {
+			verr.add("name", "must match ^[a-z][a-z0-9_]{0,60}$")
 		} else if reservedCollectionNames[c.Name] {
 			verr.add("name", "is reserved")
 		}

@@ -129,10 +129,14 @@ func (f *Field) checkString(s string) (any, string) {
 		if err != nil {
 			return nil, "must be an RFC 3339 date-time"
 		}
+		// The bound applies to the stored (UTC) time: an offset can move a
+		// date in year 9999 into year 10000, which breaks the fixed-width
+		// text that SQLite sorts by.
+		t = t.UTC().Truncate(time.Millisecond)
 		if t.Year() < 1 || t.Year() > 9999 {
 			return nil, "must be between years 1 and 9999"
 		}
-		return t.UTC().Truncate(time.Millisecond), ""
+		return t, ""
 	case TypeSelect:
 		if !slices.Contains(f.Values, s) {
 			return nil, "must be one of the allowed values"
