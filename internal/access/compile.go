@@ -74,7 +74,12 @@ type Predicate struct {
 func (p *Predicate) Source() string { return p.src }
 
 // compiler holds the state of one Compile call.
+// MaxListTests bounds the `x in <list field>` tests in one expression.
+const MaxListTests = 8
+
 type compiler struct {
+	listTests int // membership tests on list fields so far
+
 	src     string
 	fields  map[string]Field
 	dialect store.Dialect

@@ -16,6 +16,10 @@ var reservedNames = map[string]bool{
 	// collection has.
 	"auth": true, "request": true, "id": true, "created": true,
 	"updated": true, "expand": true,
+	// Column names the engines keep for themselves: PostgreSQL's system
+	// columns and SQLite's rowid aliases.
+	"xmin": true, "xmax": true, "cmin": true, "cmax": true, "ctid": true,
+	"tableoid": true, "oid": true, "rowid": true, "_rowid_": true,
 }
 
 // IsReservedName reports whether name cannot be used as a field name because

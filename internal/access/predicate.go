@@ -3,6 +3,7 @@ package access
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types/ref"
@@ -48,7 +49,29 @@ func (p *Predicate) Bind(a Auth) (sql string, args []any, err error) {
 		}
 		return "(1=0)", nil, nil
 	}
+	for _, a := range f.args {
+		if hasNUL(a) {
+			// PostgreSQL refuses NUL in text, SQLite truncates at it: either
+			// way no stored value can contain one, so say so instead of
+			// letting the engine fail.
+			return "", nil, fmt.Errorf("%w: strings must not contain NUL characters", ErrBind)
+		}
+	}
 	return "(" + f.sql + ")", f.args, nil
+}
+
+func hasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.IndexByte(v, 0) >= 0
+	case []string:
+		for _, s := range v {
+			if strings.IndexByte(s, 0) >= 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // authMap is the value of auth for the caller. Custom fields the expression

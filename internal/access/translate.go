@@ -278,6 +278,11 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 		}
 		switch lo.kind {
 		case KindTextList:
+			// Each test scans the JSON array of every candidate row; a cap
+			// keeps one request from occupying a reader for seconds.
+			if c.listTests++; c.listTests > MaxListTests {
+				return nil, compileErrorf("at most %d membership tests on list fields per expression", MaxListTests)
+			}
 		case KindJSON:
 			return nil, compileErrorf("json fields can only be compared with null (%s)", lo.name)
 		default:
