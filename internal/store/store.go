@@ -19,6 +19,9 @@ var (
 	ErrForeignKey = errors.New("store: foreign key violation")
 	// ErrBusy means the engine could not get a lock in time.
 	ErrBusy = errors.New("store: busy")
+	// ErrInvalidValue means the engine refused a value it cannot store: a
+	// string with NUL on PostgreSQL, or a value too large for its index.
+	ErrInvalidValue = errors.New("store: value cannot be stored")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("store: closed")
 )

@@ -1,6 +1,9 @@
 package postgres_test
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -175,4 +178,41 @@ func TestLockNotAvailable(t *testing.T) {
 	if !errors.Is(err, store.ErrBusy) {
 		t.Errorf("FOR UPDATE NOWAIT on a locked row = %v, want store.ErrBusy", err)
 	}
+}
+
+// TestInvalidValues: values PostgreSQL cannot store map to ErrInvalidValue,
+// so the API answers 4xx instead of 500.
+func TestInvalidValues(t *testing.T) {
+	db := enginetest.Postgres(t)
+	ctx := context.Background()
+	if err := db.Tx(ctx, func(q store.Querier) error {
+		_, err := q.Exec(ctx, `CREATE TABLE iv (t TEXT, j JSONB)`)
+		if err == nil {
+			_, err = q.Exec(ctx, `CREATE INDEX iv_t ON iv (t)`)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		query string
+		arg   any
+	}{
+		"nul in text":       {`INSERT INTO iv (t) VALUES (?)`, "a\x00b"},
+		"nul escape jsonb":  {`INSERT INTO iv (j) VALUES (?)`, `{"a":"\u0000"}`},
+		"index row too big": {`INSERT INTO iv (t) VALUES (?)`, randomHex(8000)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := db.Exec(ctx, tc.query, tc.arg)
+			if !errors.Is(err, store.ErrInvalidValue) {
+				t.Fatalf("want ErrInvalidValue, got %v", err)
+			}
+		})
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -87,6 +87,8 @@ func mapErr(err error) error {
 		kind = store.ErrForeignKey
 	case serializationFailure, deadlockDetected, lockNotAvailable:
 		kind = store.ErrBusy
+	case "22021", "22P05", "54000": // bad byte sequence (NUL), bad unicode escape in jsonb, index row too large
+		kind = store.ErrInvalidValue
 	default:
 		return err
 	}
