@@ -69,7 +69,9 @@ func (s *Service) Login(ctx context.Context, email, password string) (Token, err
 	if s.tokens == nil {
 		return Token{}, errors.New("accounts: no token issuer configured")
 	}
-	if len(email) > 254 || len(password) > auth.MaxPasswordLen*4 {
+	// No stored email is longer or holds a NUL (which PostgreSQL refuses to
+	// compare): answer as for an unknown account, in the same time.
+	if len(email) > 254 || len(password) > auth.MaxPasswordLen*4 || strings.IndexByte(email, 0) >= 0 {
 		_ = s.hasher.Equalize(ctx)
 		return Token{}, ErrInvalidCredentials
 	}

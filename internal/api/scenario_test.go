@@ -489,6 +489,8 @@ func badInput(t *testing.T, h *harness, id string) {
 		{"method not allowed", "PUT", rec + "/" + id, `{}`, nil, 405, "method_not_allowed"},
 		{"login unknown key", "POST", "/api/auth/login", `{"email":"a@b.c","password":"x","extra":1}`, nil, 422, "validation_failed"},
 		{"login wrong type", "POST", "/api/auth/login", `{"email":1}`, nil, 422, "validation_failed"},
+		{"login with NUL", "POST", "/api/auth/login", `{"email":"a\u0000@example.com","password":"whatever pw"}`, nil, 401, "invalid_credentials"},
+		{"filter with NUL", "GET", rec + "?filter=" + urlq(`title == "a\u0000"`), nil, nil, 400, "bad_request"},
 		{"signup weak password", "POST", "/api/auth/signup", `{"email":"weak@example.com","password":"short"}`, nil, 422, "validation_failed"},
 		{"signup bad email", "POST", "/api/auth/signup", `{"email":"not an email","password":"long enough pw"}`, nil, 422, "validation_failed"},
 	} {
