@@ -51,7 +51,17 @@ type Policy struct {
 }
 
 // Hash hashes a password with Argon2id.
-func (p Policy) Hash(ctx context.Context, pw string) (string, error) { return p.Hasher.Hash(ctx, pw) }
+func (p Policy) Hash(ctx context.Context, pw string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, HashWait)
+	defer cancel()
+	return p.Hasher.Hash(ctx, pw)
+}
+
+// HashWait bounds how long a request waits for a free password hashing slot
+// (plus the hash itself). Past it the request fails with
+// context.DeadlineExceeded, which the API answers with 503: a login flood
+// then sheds load instead of queueing without end.
+const HashWait = 10 * time.Second
 
 // Validate applies the password policy.
 func (p Policy) Validate(pw string) error { return auth.ValidatePassword(pw, p.MinLength) }
@@ -66,6 +76,8 @@ type Token struct {
 // Login checks email and password and issues an access token. An unknown
 // email costs one dummy hash so that it takes as long as a wrong password.
 func (s *Service) Login(ctx context.Context, email, password string) (Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, HashWait)
+	defer cancel()
 	if s.tokens == nil {
 		return Token{}, errors.New("accounts: no token issuer configured")
 	}

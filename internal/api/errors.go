@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/store"
 )
 
 // Error is an error with a status, a stable machine code and a message for
@@ -81,6 +83,8 @@ func classify(err error) *Error {
 		return pick(http.StatusUnauthorized, "invalid_credentials", "invalid email or password")
 	case errors.Is(err, accounts.ErrUnauthenticated):
 		return pick(http.StatusUnauthorized, "invalid_token", "invalid or expired token")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrBusy):
+		return pick(http.StatusServiceUnavailable, "unavailable", "the server is busy; try again shortly")
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Msg: "internal error", Err: err}
 }
@@ -95,8 +99,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else if e.Err != nil {
 		st.log.DebugContext(r.Context(), "request refused", "status", e.Status, "err", e.Err)
 	}
-	if e.Status == http.StatusUnauthorized {
+	switch e.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keep"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, e.Status, envelope{Error: envelopeBody{Code: e.Code, Message: e.Msg, Fields: e.Fields, RequestID: st.id}})
 }
