@@ -168,6 +168,9 @@ func (s *Service) keyset(sortSpec string, terms []sortTerm, token string) (strin
 	vals := make([]any, len(terms))
 	for i, t := range terms {
 		v, ok := t.col.field.fromJSONValue(cur.Values[i])
+		if str, isStr := v.(string); isStr && strings.IndexByte(str, 0) >= 0 {
+			ok = false // no stored value has one, and PostgreSQL refuses it as an argument
+		}
 		if !ok || (t.col.field == nil && v == nil) {
 			return "", nil, badRequest("cursor is not valid")
 		}
@@ -354,14 +357,17 @@ func (s *Service) expand(ctx context.Context, caller Caller, c *Collection, recs
 				}
 			}
 		}
-		if len(want) == 0 {
-			continue
-		}
-		cols := target.columns()
-		related, err := queryRecords(ctx, s.db, cols, fmt.Sprintf("SELECT %s FROM %s%s", selectList(cols),
-			store.QuoteIdent(target.Table()), and("id IN ("+placeholders(len(want))+")", cond)), append(want, condArgs...)...)
-		if err != nil {
-			return err
+		// With no ids there is nothing to query, but multi relations still
+		// expand to an empty list: a record's expand must not depend on the
+		// other records of its page.
+		var related []Record
+		if len(want) > 0 {
+			cols := target.columns()
+			related, err = queryRecords(ctx, s.db, cols, fmt.Sprintf("SELECT %s FROM %s%s", selectList(cols),
+				store.QuoteIdent(target.Table()), and("id IN ("+placeholders(len(want))+")", cond)), append(want, condArgs...)...)
+			if err != nil {
+				return err
+			}
 		}
 		byID := make(map[string]Record, len(related))
 		for _, rr := range related {

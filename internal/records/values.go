@@ -8,8 +8,10 @@ import (
 	"net/mail"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/keep-dev/keep/internal/ids"
@@ -71,6 +73,9 @@ func (f *Field) parseValue(raw json.RawMessage) (any, string) {
 		if err := json.Compact(&buf, raw); err != nil {
 			return nil, "must be valid JSON"
 		}
+		if msg := checkJSONDocument(buf.Bytes()); msg != "" {
+			return nil, msg
+		}
 		return json.RawMessage(buf.Bytes()), ""
 	}
 	var s string
@@ -95,6 +100,9 @@ func (f *Field) checkNumber(n float64) (any, string) {
 }
 
 func (f *Field) checkString(s string) (any, string) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, "must not contain NUL characters" // PostgreSQL text cannot hold them
+	}
 	if s == "" {
 		if f.Required {
 			return nil, "is required"
@@ -149,6 +157,94 @@ func (f *Field) checkString(s string) (any, string) {
 		return s, ""
 	}
 	return nil, "unsupported field type"
+}
+
+// maxJSONScale is the most decimal digits after the point that a number in
+// a PostgreSQL jsonb document may have.
+const maxJSONScale = 16383
+
+// checkJSONDocument refuses the valid JSON that PostgreSQL's jsonb does not
+// store, so that both engines accept the same documents: invalid UTF-8, the
+// escape \u0000, unpaired surrogate escapes, and numbers out of range. doc
+// must be valid (compact) JSON.
+func checkJSONDocument(doc []byte) string {
+	if !utf8.Valid(doc) {
+		return "must be valid UTF-8"
+	}
+	// In valid JSON a backslash only starts an escape inside a string.
+	for i := 0; i < len(doc); i++ {
+		if doc[i] != '\\' {
+			continue
+		}
+		if doc[i+1] != 'u' {
+			i++
+			continue
+		}
+		r := hexRune(doc[i+2 : i+6])
+		i += 5
+		switch {
+		case r == 0:
+			return "must not contain \\u0000"
+		case utf16.IsSurrogate(r) && r < 0xdc00: // high: a low one must follow
+			if i+6 >= len(doc) || doc[i+1] != '\\' || doc[i+2] != 'u' {
+				return "must not contain unpaired surrogates"
+			}
+			if lo := hexRune(doc[i+3 : i+7]); lo < 0xdc00 || lo > 0xdfff {
+				return "must not contain unpaired surrogates"
+			}
+			i += 6
+		case utf16.IsSurrogate(r):
+			return "must not contain unpaired surrogates"
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "" // io.EOF: the document was valid to begin with
+		}
+		if n, ok := tok.(json.Number); ok && !jsonNumberFits(string(n)) {
+			return "must not contain numbers out of range"
+		}
+	}
+}
+
+func hexRune(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		default: // 'A' to 'F': valid JSON has nothing else here
+			r = r<<4 | rune(c-'A'+10)
+		}
+	}
+	return r
+}
+
+// jsonNumberFits reports whether a JSON number literal is finite as a
+// float64 (which bounds its digits before the point) and, with its exponent
+// applied, has at most maxJSONScale digits after the point.
+func jsonNumberFits(lit string) bool {
+	if f, err := strconv.ParseFloat(lit, 64); err != nil || math.IsInf(f, 0) {
+		return false
+	}
+	mant, exp := lit, 0
+	if i := strings.IndexAny(lit, "eE"); i >= 0 {
+		e, err := strconv.Atoi(lit[i+1:])
+		if err != nil || e < -2*maxJSONScale || e > 2*maxJSONScale {
+			return false
+		}
+		mant, exp = lit[:i], e
+	}
+	frac := 0
+	if i := strings.IndexByte(mant, '.'); i >= 0 {
+		frac = len(mant) - i - 1
+	}
+	return frac-exp <= maxJSONScale
 }
 
 // checkEmail accepts a bare address (no display name) and lower-cases its
