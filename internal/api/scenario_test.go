@@ -467,7 +467,10 @@ func badInput(t *testing.T, h *harness, id string) {
 		{"missing required", "POST", rec, map[string]any{"views": 1, "owner": h.ids["alice"]}, nil, 422, "validation_failed"},
 		{"too long", "POST", rec, map[string]any{"title": strings.Repeat("é", 201), "owner": h.ids["alice"]}, nil, 422, "validation_failed"},
 		{"bad select", "POST", rec, map[string]any{"title": "a", "tags": []string{"z"}, "owner": h.ids["alice"]}, nil, 422, "validation_failed"},
-		{"missing relation", "POST", rec, map[string]any{"title": "a", "owner": "01a23b95-0962-7000-8ba1-ee11e296836e"}, nil, 422, "validation_failed"},
+		// The create rule is checked before relations, so a caller it refuses
+		// cannot probe which ids exist.
+		{"missing relation, rule first", "POST", rec, map[string]any{"title": "a", "owner": "01a23b95-0962-7000-8ba1-ee11e296836e"}, nil, 403, "forbidden"},
+		{"expand repeated", "GET", rec + "?expand=owner,owner", nil, nil, 400, "bad_request"},
 		{"oversized body", "POST", rec, big, nil, 413, "body_too_large"},
 		{"wrong content type", "POST", rec, `{"title":"a"}`, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type"},
 		{"form post", "POST", rec, `title=a`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"},
@@ -495,6 +498,8 @@ func badInput(t *testing.T, h *harness, id string) {
 		{"signup bad email", "POST", "/api/auth/signup", `{"email":"not an email","password":"long enough pw"}`, nil, 422, "validation_failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			h := *h
+			h.t = t
 			r := h.do("alice", tc.method, tc.path, tc.body, tc.headers...)
 			h.expect(r, tc.status, tc.code)
 		})

@@ -323,6 +323,9 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p Collectio
 		}
 		return nil, conflict("existing records violate the new unique constraint")
 	}
+	if errors.Is(err, store.ErrInvalidValue) {
+		return nil, badRequest("existing records hold values the new index cannot take")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("update collection: %w", err)
 	}

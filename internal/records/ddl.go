@@ -29,6 +29,10 @@ func columnType(d store.Dialect, f *Field) string {
 		return "INTEGER"
 	case f.Type == TypeDate:
 		return dateType(d)
+	case pg:
+		// Byte order, as on SQLite, whatever the database's collation:
+		// sorting, keyset cursors and unique checks agree on both engines.
+		return `TEXT COLLATE "C"`
 	default:
 		return "TEXT"
 	}

@@ -39,10 +39,17 @@ func (e *ValidationError) Error() string {
 	return b.String()
 }
 
+// MaxProblems caps how many problems one ValidationError lists, so a body of
+// a thousand unknown keys does not get a response twice its size.
+const MaxProblems = 20
+
 // add records a problem, keeping the first message for a key.
 func (e *ValidationError) add(key, msg string) {
 	if e.Fields == nil {
 		e.Fields = map[string]string{}
+	}
+	if len(e.Fields) >= MaxProblems {
+		return
 	}
 	if _, ok := e.Fields[key]; !ok {
 		e.Fields[key] = msg

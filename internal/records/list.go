@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keep-dev/keep/internal/access"
 	"github.com/keep-dev/keep/internal/ids"
@@ -22,6 +23,10 @@ const (
 	MaxCursorLen  = 8 << 10
 	MaxFieldNames = 110
 	MaxExpand     = 10
+	MaxExpandRefs = 2000
+	// QueryTimeout bounds one read request's queries, so no filter can
+	// occupy a reader for long.
+	QueryTimeout = 10 * time.Second
 )
 
 // ViewOptions shape the records returned by Get and List.
@@ -47,6 +52,8 @@ type Page struct {
 
 // Get returns one record the caller may view; others are ErrNotFound.
 func (s *Service) Get(ctx context.Context, caller Caller, coll, id string, opt ViewOptions) (Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, QueryTimeout)
+	defer cancel()
 	c, err := s.Collection(coll)
 	if err != nil {
 		return nil, err
@@ -214,6 +221,8 @@ func (s *Service) keyset(sortSpec string, terms []sortTerm, token string) (strin
 // List returns one page of the records the caller may list. The list rule and
 // the filter are both compiled to SQL and ANDed into the WHERE clause.
 func (s *Service) List(ctx context.Context, caller Caller, coll string, opt ListOptions) (*Page, error) {
+	ctx, cancel := context.WithTimeout(ctx, QueryTimeout)
+	defer cancel()
 	c, err := s.Collection(coll)
 	if err != nil {
 		return nil, err
@@ -298,10 +307,15 @@ func checkView(c *Collection, opt ViewOptions) error {
 	if len(opt.Expand) > MaxExpand {
 		return badRequest("expand: at most %d relations", MaxExpand)
 	}
+	seen := map[string]bool{}
 	for _, e := range opt.Expand {
 		if f := c.Field(e); f == nil || f.Type != TypeRelation {
 			return badRequest("expand: %q is not a relation field", e)
 		}
+		if seen[e] {
+			return badRequest("expand: %q repeated", e)
+		}
+		seen[e] = true
 	}
 	return nil
 }
@@ -330,6 +344,17 @@ func project(recs []Record, opt ViewOptions) {
 func (s *Service) expand(ctx context.Context, caller Caller, c *Collection, recs []Record, names []string) error {
 	if len(names) == 0 || len(recs) == 0 {
 		return nil
+	}
+	// Every reference is encoded once per record that holds it, so the
+	// references of the page, not the distinct targets, bound the cost.
+	refs := 0
+	for _, name := range names {
+		for _, r := range recs {
+			refs += len(relatedIDs(r[name]))
+		}
+	}
+	if refs > MaxExpandRefs {
+		return badRequest("expand: the page holds more than %d references; ask for fewer records", MaxExpandRefs)
 	}
 	for _, r := range recs {
 		r["expand"] = map[string]any{}

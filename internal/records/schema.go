@@ -46,6 +46,7 @@ const (
 	MaxSelectValueLen = 255
 	DefaultJSONBytes  = 64 << 10
 	MaxJSONBytes      = 1 << 20
+	MaxIndexedText    = 600
 )
 
 // Field is one field of a collection. Options apply to some types only: min,
@@ -122,7 +123,7 @@ var reservedCollectionNames = map[string]bool{
 }
 
 // Field names of the users collection that its system columns use.
-var usersSystemFields = map[string]bool{"email": true, "password": true, "password_hash": true, "verified": true}
+var usersSystemFields = map[string]bool{"email": true, "password": true, "password_hash": true, "verified": true, "roles": true}
 
 func newFieldID() string {
 	var b [6]byte
@@ -224,6 +225,16 @@ func (f *Field) normalise(key string, verr *ValidationError, lookup func(string)
 	switch f.Type {
 	case TypeText:
 		checkMinMax(true)
+		// PostgreSQL cannot index a text value over ~2,700 bytes: indexed
+		// text gets a bound that fits at 4 bytes a character.
+		if index, _ := f.wantsIndex(); index {
+			if f.Max == nil {
+				m := float64(MaxIndexedText)
+				f.Max = &m
+			} else if *f.Max > MaxIndexedText {
+				verr.add(key+".max", fmt.Sprintf("indexed and unique text fields allow at most %d characters", MaxIndexedText))
+			}
+		}
 		if f.Pattern != "" {
 			if len(f.Pattern) > MaxPatternLen {
 				verr.add(key+".pattern", fmt.Sprintf("at most %d bytes", MaxPatternLen))

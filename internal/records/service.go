@@ -83,7 +83,8 @@ func (s *Service) ruleSQL(c Caller, rule access.CompiledRule) (string, []any, er
 		cond, args, err := rule.Pred.Bind(c.Auth)
 		if err != nil {
 			// A value of the caller does not fit the rule: fail closed.
-			s.log.Warn("rule could not be bound; denying", "rule", rule.Pred.Source(), "err", err)
+			// The cause is not logged: it can quote the caller's values.
+			s.log.Warn("rule could not be bound; denying", "rule", rule.Pred.Source())
 			return "1=0", nil, nil
 		}
 		return cond, args, nil
@@ -170,14 +171,18 @@ func scanRecords(rows store.Rows, cols []column) ([]Record, error) {
 // queryRecords runs a SELECT of cols and scans the records.
 func queryRecords(ctx context.Context, q store.Querier, cols []column, query string, args ...any) ([]Record, error) {
 	rows, err := q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query records: %w", err)
+	if err == nil {
+		var recs []Record
+		if recs, err = scanRecords(rows, cols); err == nil {
+			return recs, nil
+		}
 	}
-	recs, err := scanRecords(rows, cols)
-	if err != nil {
-		return nil, fmt.Errorf("scan records: %w", err)
+	if ctx.Err() != nil {
+		// The engine's own error for an interrupted query varies; the
+		// deadline is what happened.
+		return nil, fmt.Errorf("query records: %w (%w)", ctx.Err(), err)
 	}
-	return recs, nil
+	return nil, fmt.Errorf("query records: %w", err)
 }
 
 func and(conds ...string) string {

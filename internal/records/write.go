@@ -169,14 +169,16 @@ func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body
 	}
 	var rec Record
 	err = s.db.Tx(ctx, func(q store.Querier) error {
-		if err := s.checkRelations(ctx, q, c, vals); err != nil {
-			return err
-		}
 		if _, err := q.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", store.QuoteIdent(c.Table()),
 			strings.Join(cols, ", "), placeholders(len(args))), args...); err != nil {
 			return err
 		}
+		// The rule first: a caller it refuses learns nothing about which
+		// related ids exist.
 		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
+			return err
+		}
+		if err := s.checkRelations(ctx, q, caller, c, vals); err != nil {
 			return err
 		}
 		rec, err = s.reload(ctx, q, c, id)
@@ -225,7 +227,14 @@ func (s *Service) visible(ctx context.Context, q store.Querier, caller Caller, c
 		return err
 	}
 	var one int
-	err = q.QueryRow(ctx, fmt.Sprintf("SELECT 1 FROM %s%s", store.QuoteIdent(c.Table()), and("id = ?", cond)),
+	// On PostgreSQL the row is locked until commit, so the rule checks that
+	// follow and the write see the same row: a concurrent transfer cannot
+	// slip in between (SQLite's single writer gives the same for free).
+	lock := ""
+	if s.db.Dialect() == store.Postgres {
+		lock = " FOR UPDATE"
+	}
+	err = q.QueryRow(ctx, fmt.Sprintf("SELECT 1 FROM %s%s%s", store.QuoteIdent(c.Table()), and("id = ?", cond), lock),
 		append([]any{id}, args...)...).Scan(&one)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrNotFound
@@ -270,14 +279,14 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
 			return err
 		}
-		if err := s.checkRelations(ctx, q, c, vals); err != nil {
-			return err
-		}
 		if _, err := q.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE id = ?", store.QuoteIdent(c.Table()), strings.Join(sets, ", ")),
 			append(args, id)...); err != nil {
 			return err
 		}
 		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
+			return err
+		}
+		if err := s.checkRelations(ctx, q, caller, c, vals); err != nil {
 			return err
 		}
 		rec, err = s.reload(ctx, q, c, id)
@@ -348,7 +357,9 @@ func (s *Service) deleteRow(ctx context.Context, q store.Querier, c *Collection,
 			}
 			switch f.OnDelete {
 			case OnDeleteRestrict:
-				return conflict("the record is referenced by %s.%s", other.Name, f.Name)
+				// Generic on purpose: the referencing collection may be one
+				// the caller cannot see.
+				return conflict("the record is referenced by other records")
 			case OnDeleteCascade:
 				for _, r := range refs {
 					if err := s.deleteRow(ctx, q, other, r.id, depth+1); err != nil {
@@ -412,10 +423,13 @@ func (s *Service) referencing(ctx context.Context, q store.Querier, c *Collectio
 	return out, rows.Err()
 }
 
-// checkRelations verifies that every related id in vals exists. On
-// PostgreSQL the targets are locked FOR SHARE until commit, so a concurrent
-// delete of a target waits and then sees the new reference.
-func (s *Service) checkRelations(ctx context.Context, q store.Querier, c *Collection, vals map[string]any) error {
+// checkRelations verifies that every related id in vals exists and that the
+// caller may view it: linking to a record one cannot see would both reveal
+// that it exists and let one pin it (a restrict relation then blocks its
+// owner's delete). On PostgreSQL the targets are locked FOR SHARE until
+// commit, so a concurrent delete of a target waits and then sees the new
+// reference.
+func (s *Service) checkRelations(ctx context.Context, q store.Querier, caller Caller, c *Collection, vals map[string]any) error {
 	var verr ValidationError
 	for name, v := range vals {
 		f := c.Field(name)
@@ -436,17 +450,26 @@ func (s *Service) checkRelations(ctx context.Context, q store.Querier, c *Collec
 		if err != nil {
 			return err
 		}
+		cond, condArgs, err := s.ruleSQL(caller, target.compiled.view)
+		if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
+			verr.add(name, "related record not found")
+			continue
+		}
+		if err != nil {
+			return err
+		}
 		lock := ""
 		if s.db.Dialect() == store.Postgres {
 			lock = " FOR SHARE"
 		}
-		args := make([]any, len(want))
-		for i, w := range want {
-			args[i] = w
+		args := make([]any, 0, len(want)+len(condArgs))
+		for _, w := range want {
+			args = append(args, w)
 		}
 		var n int
-		if err := q.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT id FROM %s WHERE id IN (%s)%s) t",
-			store.QuoteIdent(target.Table()), placeholders(len(want)), lock), args...).Scan(&n); err != nil {
+		if err := q.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT id FROM %s%s%s) t",
+			store.QuoteIdent(target.Table()), and("id IN ("+placeholders(len(want))+")", cond), lock),
+			append(args, condArgs...)...).Scan(&n); err != nil {
 			return err
 		}
 		if n != len(want) {
@@ -468,6 +491,8 @@ func writeError(err error) error {
 		return conflict("a record with this value already exists")
 	case errors.Is(err, store.ErrForeignKey):
 		return conflict("the record is referenced by other records")
+	case errors.Is(err, store.ErrInvalidValue):
+		return badRequest("a value cannot be stored (invalid characters, or too large for its index)")
 	}
 	return err
 }
