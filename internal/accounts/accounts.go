@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/keep-dev/keep/internal/access"
@@ -26,22 +25,93 @@ var (
 	ErrUnauthenticated = errors.New("invalid or expired token")
 )
 
+// Config holds the identity settings; zero values take the defaults noted.
+type Config struct {
+	SessionIdle      time.Duration // inactivity timeout of a session; default 7 days
+	SessionLifetime  time.Duration // absolute lifetime of a session; default 30 days
+	RefreshGrace     time.Duration // concurrent-refresh grace window; default 10 s, at most 10 s
+	LoginMaxFailures int           // failures per identifier before a lock; default 10
+	LoginWindow      time.Duration // window the failures are counted in; default 15 min
+	LockMax          time.Duration // longest lock, the delay doubling up to it; default 15 min
+	VerifyTTL        time.Duration // email verification token lifetime; default 24 h
+	ResetTTL         time.Duration // password reset token lifetime; default 30 min, at most 30 min
+	MFATTL           time.Duration // MFA challenge lifetime; default 5 min
+	PublicURL        string        // base of links in mails
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.SessionIdle, 7*24*time.Hour)
+	def(&c.SessionLifetime, 30*24*time.Hour)
+	def(&c.RefreshGrace, 10*time.Second)
+	c.RefreshGrace = min(c.RefreshGrace, 10*time.Second)
+	def(&c.LoginWindow, 15*time.Minute)
+	def(&c.LockMax, 15*time.Minute)
+	def(&c.VerifyTTL, 24*time.Hour)
+	def(&c.ResetTTL, 30*time.Minute)
+	c.ResetTTL = min(c.ResetTTL, 30*time.Minute)
+	def(&c.MFATTL, 5*time.Minute)
+	if c.LoginMaxFailures <= 0 {
+		c.LoginMaxFailures = 10
+	}
+	return c
+}
+
+// Mailer queues a message for delivery; package mail's outbox implements it
+// in the same transaction as the change that sends it.
+type Mailer interface {
+	Enqueue(ctx context.Context, q store.Querier, to, subject, body string) error
+}
+
+// SecretBox seals small secrets (TOTP seeds) at rest. The keyring of a
+// later issue replaces the data-dir key behind it.
+type SecretBox interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// Deps are what the service is built from. Tokens may be nil for commands
+// that only manage users (such as `keep superuser create`); Mailer and Box
+// may be nil where no mail or MFA is needed.
+type Deps struct {
+	DB      store.DB
+	Records *records.Service
+	Hasher  *auth.Hasher
+	Tokens  *auth.Tokens
+	Mailer  Mailer
+	Box     SecretBox
+	Config  Config
+	Logger  *slog.Logger
+	Now     func() time.Time // the clock; nil means time.Now
+}
+
 // Service is safe for concurrent use.
 type Service struct {
 	db      store.DB
 	records *records.Service
 	hasher  *auth.Hasher
 	tokens  *auth.Tokens
+	mailer  Mailer
+	box     SecretBox
+	cfg     Config
 	log     *slog.Logger
+	now     func() time.Time
 }
 
-// New returns the accounts service. tokens may be nil for commands that only
-// manage users (such as `keep superuser create`).
-func New(db store.DB, rec *records.Service, hasher *auth.Hasher, tokens *auth.Tokens, log *slog.Logger) *Service {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// New returns the accounts service.
+func New(d Deps) *Service {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: db, records: rec, hasher: hasher, tokens: tokens, log: log}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{db: d.DB, records: d.Records, hasher: d.Hasher, tokens: d.Tokens, mailer: d.Mailer,
+		box: d.Box, cfg: d.Config.withDefaults(), log: d.Logger, now: d.Now}
 }
 
 // Policy adapts a Hasher and a minimum length to records.PasswordHasher.
@@ -66,83 +136,6 @@ const HashWait = 10 * time.Second
 // Validate applies the password policy.
 func (p Policy) Validate(pw string) error { return auth.ValidatePassword(pw, p.MinLength) }
 
-// Token is the answer to a successful login.
-type Token struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int    `json:"expires_in"`
-}
-
-// Login checks email and password and issues an access token. An unknown
-// email costs one dummy hash so that it takes as long as a wrong password.
-func (s *Service) Login(ctx context.Context, email, password string) (Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, HashWait)
-	defer cancel()
-	if s.tokens == nil {
-		return Token{}, errors.New("accounts: no token issuer configured")
-	}
-	// No stored email is longer or holds a NUL (which PostgreSQL refuses to
-	// compare): answer as for an unknown account, in the same time.
-	if len(email) > 254 || len(password) > auth.MaxPasswordLen*4 || strings.IndexByte(email, 0) >= 0 {
-		_ = s.hasher.Equalize(ctx)
-		return Token{}, ErrInvalidCredentials
-	}
-	var id, hash string
-	err := s.db.QueryRow(ctx, `SELECT id, password_hash FROM c_users WHERE email = ?`, strings.ToLower(email)).Scan(&id, &hash)
-	if errors.Is(err, store.ErrNotFound) {
-		if err := s.hasher.Equalize(ctx); err != nil {
-			return Token{}, err
-		}
-		return Token{}, ErrInvalidCredentials
-	}
-	if err != nil {
-		return Token{}, fmt.Errorf("login: %w", err)
-	}
-	ok, rehash, err := s.hasher.Verify(ctx, hash, password)
-	if err != nil {
-		return Token{}, fmt.Errorf("login: %w", err)
-	}
-	if !ok {
-		return Token{}, ErrInvalidCredentials
-	}
-	if rehash {
-		s.upgradeHash(ctx, id, password)
-	}
-	tok, exp, err := s.tokens.Issue(id)
-	if err != nil {
-		return Token{}, fmt.Errorf("login: %w", err)
-	}
-	return Token{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(time.Until(exp).Round(time.Second) / time.Second)}, nil
-}
-
-// upgradeHash re-hashes a password whose stored parameters are weaker than
-// the current ones. A failure is logged, never fatal to the login.
-func (s *Service) upgradeHash(ctx context.Context, id, password string) {
-	h, err := s.hasher.Hash(ctx, password)
-	if err == nil {
-		err = s.db.Tx(ctx, func(q store.Querier) error {
-			_, err := q.Exec(ctx, `UPDATE c_users SET password_hash = ? WHERE id = ?`, h, id)
-			return err
-		})
-	}
-	if err != nil {
-		s.log.Warn("password hash upgrade failed", "user", id, "err", err)
-	}
-}
-
-// Authenticate verifies a bearer token and loads the caller's current email,
-// roles and custom user fields.
-func (s *Service) Authenticate(ctx context.Context, token string) (records.Caller, error) {
-	if s.tokens == nil {
-		return records.Caller{}, ErrUnauthenticated
-	}
-	claims, err := s.tokens.Verify(token)
-	if err != nil {
-		return records.Caller{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
-	}
-	return s.caller(ctx, claims.Subject)
-}
-
 func (s *Service) caller(ctx context.Context, userID string) (records.Caller, error) {
 	user, err := s.records.User(ctx, userID)
 	if errors.Is(err, records.ErrNotFound) {
@@ -150,6 +143,9 @@ func (s *Service) caller(ctx context.Context, userID string) (records.Caller, er
 	}
 	if err != nil {
 		return records.Caller{}, err
+	}
+	if user["disabled"] == true {
+		return records.Caller{}, ErrUnauthenticated
 	}
 	roles, err := s.roles(ctx, userID)
 	if err != nil {

@@ -28,9 +28,30 @@ type Records interface {
 
 // Accounts is what the API needs of the accounts service.
 type Accounts interface {
-	Login(ctx context.Context, email, password string) (accounts.Token, error)
-	Authenticate(ctx context.Context, token string) (records.Caller, error)
+	Login(ctx context.Context, email, password string, client accounts.ClientInfo) (accounts.LoginResult, error)
+	Authenticate(ctx context.Context, token string, client accounts.ClientInfo) (records.Caller, error)
 	Me(ctx context.Context, c records.Caller) (records.Record, error)
+
+	Refresh(ctx context.Context, refreshToken string, client accounts.ClientInfo) (accounts.LoginResult, error)
+	Logout(ctx context.Context, c records.Caller) error
+	Sessions(ctx context.Context, c records.Caller) ([]accounts.SessionInfo, error)
+	DeleteSession(ctx context.Context, c records.Caller, id string) error
+	RevokeOtherSessions(ctx context.Context, c records.Caller) error
+	ChangePassword(ctx context.Context, c records.Caller, current, next string) error
+
+	RequestVerification(ctx context.Context, email string) error
+	ConfirmVerification(ctx context.Context, token string) error
+	RequestReset(ctx context.Context, email string) error
+	ConfirmReset(ctx context.Context, token, newPassword string) error
+
+	EnrollTOTP(ctx context.Context, c records.Caller) (accounts.TOTPEnrollment, error)
+	ConfirmTOTP(ctx context.Context, c records.Caller, code string) ([]string, error)
+	DisableTOTP(ctx context.Context, c records.Caller, password string) error
+	VerifyMFA(ctx context.Context, mfaToken, code, recoveryCode string, client accounts.ClientInfo) (accounts.LoginResult, error)
+
+	CreateAPIKey(ctx context.Context, c records.Caller, in accounts.APIKeyInput) (accounts.APIKeyCreated, error)
+	APIKeys(ctx context.Context, c records.Caller) ([]accounts.APIKeyInfo, error)
+	RevokeAPIKey(ctx context.Context, c records.Caller, id string) error
 }
 
 // Metrics records requests and serves the scrape endpoint.
@@ -46,7 +67,12 @@ type Deps struct {
 	Metrics  Metrics                     // may be nil
 	JWKS     func() ([]byte, error)      // public signing keys
 	Ready    func(context.Context) error // database reachable
-	Logger   *slog.Logger
+	// RotateSigningKey makes a new token signing key current at once.
+	RotateSigningKey func(context.Context) error
+	// Limiter applies per-IP rate limits to the auth endpoints; nil means
+	// no per-IP limits (the per-identifier login lockout always applies).
+	Limiter Limiter
+	Logger  *slog.Logger
 	// BodyLimit caps request bodies in bytes (default 1 MiB).
 	BodyLimit int64
 }
@@ -58,6 +84,8 @@ type API struct {
 	metrics   Metrics
 	jwks      func() ([]byte, error)
 	ready     func(context.Context) error
+	rotate    func(context.Context) error
+	limiter   Limiter
 	log       *slog.Logger
 	bodyLimit int64
 	mux       *http.ServeMux
@@ -69,6 +97,7 @@ const DefaultBodyLimit = 1 << 20
 // New builds the handler with every route.
 func New(d Deps) http.Handler {
 	a := &API{records: d.Records, accounts: d.Accounts, metrics: d.Metrics, jwks: d.JWKS, ready: d.Ready,
+		rotate: d.RotateSigningKey, limiter: d.Limiter,
 		log: d.Logger, bodyLimit: d.BodyLimit, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -95,9 +124,28 @@ func (a *API) routes() []route {
 		{"GET /.well-known/jwks.json", a.jwksRoute},
 		{"GET /api/openapi.json", a.openapi},
 
-		{"POST /api/auth/signup", a.signup},
-		{"POST /api/auth/login", a.login},
+		{"POST /api/auth/signup", a.limit("signup", a.signup)},
+		{"POST /api/auth/login", a.limit("login", a.login)},
 		{"GET /api/auth/me", a.me},
+		{"POST /api/auth/refresh", a.limit("refresh", a.refresh)},
+		{"POST /api/auth/logout", a.logout},
+		{"GET /api/auth/sessions", a.sessions},
+		{"DELETE /api/auth/sessions/{id}", a.deleteSession},
+		{"POST /api/auth/sessions/revoke-others", a.revokeOthers},
+		{"POST /api/auth/password", a.limit("password", a.changePassword)},
+		{"POST /api/auth/verify/request", a.limit("verify", a.verifyRequest)},
+		{"POST /api/auth/verify/confirm", a.limit("verify", a.verifyConfirm)},
+		{"POST /api/auth/reset/request", a.limit("reset", a.resetRequest)},
+		{"POST /api/auth/reset/confirm", a.limit("reset", a.resetConfirm)},
+		{"POST /api/auth/mfa/verify", a.limit("mfa", a.mfaVerify)},
+		{"POST /api/auth/mfa/totp/enroll", a.totpEnroll},
+		{"POST /api/auth/mfa/totp/confirm", a.limit("mfa", a.totpConfirm)},
+		{"DELETE /api/auth/mfa/totp", a.limit("mfa", a.totpDisable)},
+
+		{"POST /api/keys", a.createKey},
+		{"GET /api/keys", a.listKeys},
+		{"DELETE /api/keys/{id}", a.deleteKey},
+		{"POST /api/admin/signing-keys/rotate", a.rotateSigningKey},
 
 		{"GET /api/collections", a.listCollections},
 		{"POST /api/collections", a.createCollection},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/app"
 	"github.com/keep-dev/keep/internal/config"
 	"github.com/keep-dev/keep/internal/records"
@@ -27,7 +28,7 @@ func benchApp(b *testing.B, n int) (http.Handler, string, []string) {
 	if _, err := k.Accounts.CreateSuperuser(ctx, "admin@example.com", "admin password 1"); err != nil {
 		b.Fatal(err)
 	}
-	tok, err := k.Accounts.Login(ctx, "admin@example.com", "admin password 1")
+	tok, err := k.Accounts.Login(ctx, "admin@example.com", "admin password 1", accounts.ClientInfo{})
 	if err != nil {
 		b.Fatal(err)
 	}

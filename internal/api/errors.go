@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/records"
@@ -20,6 +22,9 @@ type Error struct {
 	Msg    string
 	Fields map[string]string
 	Err    error
+	// RetryAfter, when set, becomes the Retry-After header (seconds,
+	// rounded up).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -53,6 +58,7 @@ func classify(err error) *Error {
 		ae  *Error
 		ve  *records.ValidationError
 		pe  *records.PublicError
+		rl  *accounts.RateLimitError
 		msg string
 	)
 	if errors.As(err, &pe) {
@@ -83,6 +89,11 @@ func classify(err error) *Error {
 		return pick(http.StatusUnauthorized, "invalid_credentials", "invalid email or password")
 	case errors.Is(err, accounts.ErrUnauthenticated):
 		return pick(http.StatusUnauthorized, "invalid_token", "invalid or expired token")
+	case errors.As(err, &rl):
+		return &Error{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Msg: "too many attempts; try again later",
+			RetryAfter: rl.RetryAfter, Err: err}
+	case errors.Is(err, accounts.ErrNotImplemented):
+		return pick(http.StatusNotImplemented, "not_implemented", "not implemented yet")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrBusy):
 		return pick(http.StatusServiceUnavailable, "unavailable", "the server is busy; try again shortly")
 	}
@@ -104,6 +115,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keep"`)
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	writeJSON(w, e.Status, envelope{Error: envelopeBody{Code: e.Code, Message: e.Msg, Fields: e.Fields, RequestID: st.id}})
 }

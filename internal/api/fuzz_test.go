@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/app"
 	"github.com/keep-dev/keep/internal/config"
 	"github.com/keep-dev/keep/internal/records"
@@ -27,7 +28,7 @@ func FuzzRecordsAPI(f *testing.F) {
 	if _, err := k.Accounts.CreateSuperuser(ctx, "admin@example.com", "admin password 1"); err != nil {
 		f.Fatal(err)
 	}
-	tok, err := k.Accounts.Login(ctx, "admin@example.com", "admin password 1")
+	tok, err := k.Accounts.Login(ctx, "admin@example.com", "admin password 1", accounts.ClientInfo{})
 	if err != nil {
 		f.Fatal(err)
 	}

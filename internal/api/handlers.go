@@ -71,11 +71,11 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decodeStrict(w, r, &in); err != nil {
 		return err
 	}
-	tok, err := a.accounts.Login(r.Context(), in.Email, in.Password)
+	res, err := a.accounts.Login(r.Context(), in.Email, in.Password, clientInfo(r))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, tok)
+	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/records"
 )
 
@@ -138,7 +140,7 @@ func (a *API) authenticate(r *http.Request, st *reqState) error {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Msg: "the Authorization header must be \"Bearer <token>\""}
 	}
-	c, err := a.accounts.Authenticate(r.Context(), strings.TrimSpace(token))
+	c, err := a.accounts.Authenticate(r.Context(), strings.TrimSpace(token), clientInfo(r))
 	if err != nil {
 		return err
 	}
@@ -147,6 +149,32 @@ func (a *API) authenticate(r *http.Request, st *reqState) error {
 }
 
 func caller(r *http.Request) records.Caller { return state(r).caller }
+
+// maxUserAgent bounds what a session stores of the User-Agent header.
+const maxUserAgent = 512
+
+// clientInfo is where the request came from. The IP is the TCP peer: Keep
+// does not trust forwarding headers until a trusted-proxy setting exists.
+func clientInfo(r *http.Request) accounts.ClientInfo {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	ua := r.UserAgent()
+	if len(ua) > maxUserAgent {
+		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+	}
+	return accounts.ClientInfo{IP: ip, UserAgent: ua}
+}
+
+// requireUser answers 401 to anonymous callers.
+func requireUser(r *http.Request) (records.Caller, error) {
+	c := caller(r)
+	if c.Anonymous() {
+		return c, records.ErrUnauthorized
+	}
+	return c, nil
+}
 
 // requireSuperuser answers 401 to anonymous and 403 to other callers.
 func requireSuperuser(r *http.Request) error {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -16,8 +17,10 @@ import (
 	"github.com/keep-dev/keep/internal/api"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/mail"
 	"github.com/keep-dev/keep/internal/metrics"
 	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/secretbox"
 	"github.com/keep-dev/keep/internal/server"
 	"github.com/keep-dev/keep/internal/store"
 	"github.com/keep-dev/keep/internal/store/postgres"
@@ -55,8 +58,18 @@ type Keep struct {
 	Records  *records.Service
 	Accounts *accounts.Service
 	metrics  *metrics.Metrics
+	outbox   *mail.Outbox
+	keys     *auth.KeySet
 	Handler  http.Handler
 }
+
+// rotateSigningKey makes a new signing key current. STUB — owned by the
+// signing-key rotation work (issue 3).
+func (k *Keep) rotateSigningKey(ctx context.Context) error { return accounts.ErrNotImplemented }
+
+// limiter is the per-IP limiter of the auth endpoints, or nil when
+// --rate-limits=off. STUB — owned by the brute-force defence work (issue 3).
+func (k *Keep) limiter() api.Limiter { return nil }
 
 // New opens the store and builds every service. withTokens loads (or makes)
 // the signing keys; commands that only manage users pass false.
@@ -108,20 +121,46 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 			return err
 		}
 	}
-	k.Accounts = accounts.New(k.db, rec, hasher, tokens, k.log.With("component", "accounts"))
+	outbox, err := mail.New(k.db, mail.Config{
+		Mode: k.cfg.MailMode, Dir: filepath.Join(k.cfg.DataDir, "outbox"), From: k.cfg.MailFrom,
+		Host: k.cfg.SMTPHost, Port: k.cfg.SMTPPort, Username: k.cfg.SMTPUsername,
+		Password: string(k.cfg.SMTPPassword), TLS: k.cfg.SMTPTLS,
+	}, k.log.With("component", "mail"))
+	if err != nil {
+		return err
+	}
+	k.outbox = outbox
+	box, err := secretbox.Open(k.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	k.Accounts = accounts.New(accounts.Deps{
+		DB: k.db, Records: rec, Hasher: hasher, Tokens: tokens, Mailer: outbox, Box: box,
+		Config: accounts.Config{
+			SessionIdle: k.cfg.SessionIdle, SessionLifetime: k.cfg.SessionLifetime,
+			LoginMaxFailures: k.cfg.LoginMaxFailures, PublicURL: k.cfg.PublicURL,
+		},
+		Logger: k.log.With("component", "accounts"),
+	})
+	k.keys = keys
+	rec.OnUserDisabled(func(ctx context.Context, q store.Querier, userID string) error {
+		return k.Accounts.EndUserSessions(ctx, q, userID, "user disabled")
+	})
 	k.metrics = metrics.New(k.db.Stats)
 	jwks := func() ([]byte, error) { return []byte(`{"keys":[]}`), nil }
 	if keys != nil {
 		jwks = keys.JWKS
 	}
 	k.Handler = api.New(api.Deps{
-		Records:   rec,
-		Accounts:  k.Accounts,
-		Metrics:   k.metrics,
-		JWKS:      jwks,
-		Ready:     k.db.Ping,
-		Logger:    k.log.With("component", "http"),
-		BodyLimit: k.cfg.BodyLimit,
+		Records:          rec,
+		Accounts:         k.Accounts,
+		Metrics:          k.metrics,
+		JWKS:             jwks,
+		Ready:            k.db.Ping,
+		RotateSigningKey: k.rotateSigningKey,
+		Limiter:          k.limiter(),
+		Logger:           k.log.With("component", "http"),
+		BodyLimit:        k.cfg.BodyLimit,
 	})
 	return nil
 }
@@ -132,6 +171,14 @@ func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
 	if k.cfg.MetricsAddr != "" {
 		ls = append(ls, server.Listener{Name: "metrics", Addr: k.cfg.MetricsAddr, Handler: k.metrics.Handler()})
 	}
+	// The outbox delivers mail for as long as the server runs.
+	mctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		if err := k.outbox.Run(mctx); err != nil {
+			k.log.Error("mail outbox stopped", "err", err)
+		}
+	}()
 	return server.Run(ctx, k.log, ready, ls...)
 }
 

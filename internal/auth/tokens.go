@@ -426,6 +426,7 @@ type claimsJSON struct {
 	Nbf int64  `json:"nbf"`
 	Exp int64  `json:"exp"`
 	Jti string `json:"jti"`
+	Sid string `json:"sid,omitempty"`
 }
 
 // Claims are the verified contents of an access token.
@@ -434,12 +435,24 @@ type Claims struct {
 	ID       string    // "jti": unique per token, for logs and deny lists
 	IssuedAt time.Time // "iat"
 	Expires  time.Time // "exp"
+	// SessionID ("sid") names the session the token belongs to; empty for
+	// tokens issued outside a session.
+	SessionID string
 }
 
 // Issue returns a new token for sub, signed by the set's signing key, and
 // when it expires. sub must be 1-255 bytes of valid UTF-8 (invalid UTF-8
 // would be replaced during JSON encoding and verify as a different subject).
 func (t *Tokens) Issue(sub string) (token string, expires time.Time, err error) {
+	return t.IssueSession(sub, "")
+}
+
+// IssueSession is Issue for a token that belongs to session sid, so that
+// ending the session can end the token. sid follows the rules of sub.
+func (t *Tokens) IssueSession(sub, sid string) (token string, expires time.Time, err error) {
+	if len(sid) > maxSubjectLen || !utf8.ValidString(sid) {
+		return "", time.Time{}, fmt.Errorf("auth: token session id must be at most %d bytes of UTF-8", maxSubjectLen)
+	}
 	if sub == "" || len(sub) > maxSubjectLen || !utf8.ValidString(sub) {
 		return "", time.Time{}, fmt.Errorf("auth: token subject must be 1-%d bytes of UTF-8", maxSubjectLen)
 	}
@@ -450,7 +463,7 @@ func (t *Tokens) Issue(sub string) (token string, expires time.Time, err error) 
 	now := t.now()
 	iat := now.Unix()
 	exp := now.Add(t.ttl).Unix()
-	payload, err := json.Marshal(claimsJSON{Iss: t.issuer, Aud: t.audience, Sub: sub, Iat: iat, Nbf: iat, Exp: exp, Jti: jti})
+	payload, err := json.Marshal(claimsJSON{Iss: t.issuer, Aud: t.audience, Sub: sub, Iat: iat, Nbf: iat, Exp: exp, Jti: jti, Sid: sid})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth: encoding claims: %w", err)
 	}
@@ -585,6 +598,7 @@ type verifiedClaims struct {
 	Nbf *int64          `json:"nbf"`
 	Exp *int64          `json:"exp"`
 	Jti string          `json:"jti"`
+	Sid string          `json:"sid"`
 }
 
 func (t *Tokens) checkClaims(p64 string) (Claims, error) {
@@ -627,7 +641,7 @@ func (t *Tokens) checkClaims(p64 string) (Claims, error) {
 	if c.Jti == "" {
 		return Claims{}, invalid("missing jti")
 	}
-	return Claims{Subject: c.Sub, ID: c.Jti, IssuedAt: iat, Expires: exp}, nil
+	return Claims{Subject: c.Sub, ID: c.Jti, IssuedAt: iat, Expires: exp, SessionID: c.Sid}, nil
 }
 
 // audienceContains reports whether aud, a JSON string or array of strings,

@@ -756,3 +756,30 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestIssueSessionCarriesSID(t *testing.T) {
+	k, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := NewKeySet(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := NewTokens(ks, TokenConfig{Issuer: "keep", Audience: "keep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := tok.IssueSession("user-1", "sess-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tok.Verify(s)
+	if err != nil || c.SessionID != "sess-1" || c.Subject != "user-1" {
+		t.Fatalf("claims %+v, %v", c, err)
+	}
+	plain, _, _ := tok.Issue("user-1")
+	if c, err := tok.Verify(plain); err != nil || c.SessionID != "" {
+		t.Fatalf("plain token: %+v, %v", c, err)
+	}
+}

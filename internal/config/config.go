@@ -25,6 +25,19 @@ type Config struct {
 	MinPassword int           // --password-min, KEEP_PASSWORD_MIN
 	Synchronous string        // --sqlite-synchronous, KEEP_SQLITE_SYNCHRONOUS: FULL or NORMAL
 	PublicURL   string        // --public-url, KEEP_PUBLIC_URL: token issuer and audience
+
+	SessionIdle      time.Duration // --session-idle, KEEP_SESSION_IDLE
+	SessionLifetime  time.Duration // --session-lifetime, KEEP_SESSION_LIFETIME
+	LoginMaxFailures int           // --login-max-failures, KEEP_LOGIN_MAX_FAILURES
+	RateLimits       string        // --rate-limits, KEEP_RATE_LIMITS: on or off (per-IP limits only)
+
+	MailMode     string // --mail, KEEP_MAIL: file (development default) or smtp
+	MailFrom     string // --mail-from, KEEP_MAIL_FROM
+	SMTPHost     string // --smtp-host, KEEP_SMTP_HOST
+	SMTPPort     int    // --smtp-port, KEEP_SMTP_PORT
+	SMTPUsername string // --smtp-username, KEEP_SMTP_USERNAME
+	SMTPPassword Secret // KEEP_SMTP_PASSWORD only: never a flag, so it is not in argv
+	SMTPTLS      string // --smtp-tls, KEEP_SMTP_TLS: starttls, tls or none
 }
 
 // Secret is a string that never prints: connection URLs carry passwords.
@@ -51,6 +64,15 @@ func Default() Config {
 		BodyLimit:   1 << 20,
 		MinPassword: 8,
 		Synchronous: "FULL",
+
+		SessionIdle:      7 * 24 * time.Hour,
+		SessionLifetime:  30 * 24 * time.Hour,
+		LoginMaxFailures: 10,
+		RateLimits:       "on",
+		MailMode:         "file",
+		MailFrom:         "keep@localhost",
+		SMTPPort:         587,
+		SMTPTLS:          "starttls",
 	}
 }
 
@@ -75,6 +97,16 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "access token lifetime (env KEEP_TOKEN_TTL)")
 	fs.Int64Var(&c.BodyLimit, "body-limit", c.BodyLimit, "request body limit in bytes (env KEEP_BODY_LIMIT)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "public base URL, used as token issuer and audience (env KEEP_PUBLIC_URL)")
+	fs.DurationVar(&c.SessionIdle, "session-idle", c.SessionIdle, "a session ends after this long unused (env KEEP_SESSION_IDLE)")
+	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "a session ends this long after login whatever happens (env KEEP_SESSION_LIFETIME)")
+	fs.IntVar(&c.LoginMaxFailures, "login-max-failures", c.LoginMaxFailures, "failed logins per email in 15 minutes before a temporary lock (env KEEP_LOGIN_MAX_FAILURES)")
+	fs.StringVar(&c.RateLimits, "rate-limits", c.RateLimits, "per-IP rate limits on auth endpoints: on or off (env KEEP_RATE_LIMITS); the per-email lockout stays on")
+	fs.StringVar(&c.MailMode, "mail", c.MailMode, "mail delivery: file (one file per message in <data>/outbox) or smtp (env KEEP_MAIL)")
+	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender address (env KEEP_MAIL_FROM)")
+	fs.StringVar(&c.SMTPHost, "smtp-host", c.SMTPHost, "SMTP server host (env KEEP_SMTP_HOST)")
+	fs.IntVar(&c.SMTPPort, "smtp-port", c.SMTPPort, "SMTP server port (env KEEP_SMTP_PORT)")
+	fs.StringVar(&c.SMTPUsername, "smtp-username", c.SMTPUsername, "SMTP user; the password comes from KEEP_SMTP_PASSWORD only (env KEEP_SMTP_USERNAME)")
+	fs.StringVar(&c.SMTPTLS, "smtp-tls", c.SMTPTLS, "starttls, tls or none (env KEEP_SMTP_TLS)")
 }
 
 // FromEnv overlays KEEP_* variables read through getenv on c.
@@ -94,6 +126,27 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	str("KEEP_LOG_LEVEL", &c.LogLevel)
 	str("KEEP_SQLITE_SYNCHRONOUS", &c.Synchronous)
 	str("KEEP_PUBLIC_URL", &c.PublicURL)
+	str("KEEP_RATE_LIMITS", &c.RateLimits)
+	str("KEEP_MAIL", &c.MailMode)
+	str("KEEP_MAIL_FROM", &c.MailFrom)
+	str("KEEP_SMTP_HOST", &c.SMTPHost)
+	str("KEEP_SMTP_USERNAME", &c.SMTPUsername)
+	str("KEEP_SMTP_TLS", &c.SMTPTLS)
+	if v := getenv("KEEP_SMTP_PASSWORD"); v != "" {
+		c.SMTPPassword = Secret(v)
+	}
+	for _, kv := range []struct {
+		key string
+		dst *time.Duration
+	}{{"KEEP_SESSION_IDLE", &c.SessionIdle}, {"KEEP_SESSION_LIFETIME", &c.SessionLifetime}} {
+		if v := getenv(kv.key); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", kv.key, err))
+			}
+			*kv.dst = d
+		}
+	}
 	if v := getenv("KEEP_TOKEN_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -107,6 +160,8 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	}{
 		{"KEEP_BODY_LIMIT", func(n int64) { c.BodyLimit = n }},
 		{"KEEP_PASSWORD_MIN", func(n int64) { c.MinPassword = int(n) }},
+		{"KEEP_LOGIN_MAX_FAILURES", func(n int64) { c.LoginMaxFailures = int(n) }},
+		{"KEEP_SMTP_PORT", func(n int64) { c.SMTPPort = int(n) }},
 	} {
 		if v := getenv(kv.key); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -202,6 +257,30 @@ func (c Config) Validate() error {
 	}
 	if s := strings.ToUpper(c.Synchronous); s != "FULL" && s != "NORMAL" {
 		errs = append(errs, errors.New("--sqlite-synchronous must be FULL or NORMAL"))
+	}
+	if c.SessionIdle < time.Minute || c.SessionLifetime < c.SessionIdle || c.SessionLifetime > 365*24*time.Hour {
+		errs = append(errs, errors.New("--session-idle must be at least 1m and --session-lifetime between it and 365 days"))
+	}
+	if c.LoginMaxFailures < 1 || c.LoginMaxFailures > 1000 {
+		errs = append(errs, errors.New("--login-max-failures must be between 1 and 1000"))
+	}
+	if c.RateLimits != "on" && c.RateLimits != "off" {
+		errs = append(errs, errors.New("--rate-limits must be on or off"))
+	}
+	switch c.MailMode {
+	case "file":
+	case "smtp":
+		if c.SMTPHost == "" {
+			errs = append(errs, errors.New("--mail smtp needs --smtp-host"))
+		}
+	default:
+		errs = append(errs, errors.New("--mail must be file or smtp"))
+	}
+	if c.SMTPTLS != "starttls" && c.SMTPTLS != "tls" && c.SMTPTLS != "none" {
+		errs = append(errs, errors.New("--smtp-tls must be starttls, tls or none"))
+	}
+	if c.SMTPPort < 1 || c.SMTPPort > 65535 {
+		errs = append(errs, errors.New("--smtp-port must be a port number"))
 	}
 	return errors.Join(errs...)
 }

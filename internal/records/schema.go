@@ -123,7 +123,7 @@ var reservedCollectionNames = map[string]bool{
 }
 
 // Field names of the users collection that its system columns use.
-var usersSystemFields = map[string]bool{"email": true, "password": true, "password_hash": true, "verified": true, "roles": true}
+var usersSystemFields = map[string]bool{"email": true, "password": true, "password_hash": true, "verified": true, "disabled": true, "roles": true}
 
 func newFieldID() string {
 	var b [6]byte
@@ -312,7 +312,8 @@ func (c *Collection) accessSchema() access.Schema {
 	if c.Name == "users" {
 		s.Fields = append(s.Fields,
 			access.Field{Name: "email", Column: "email", Kind: access.KindText},
-			access.Field{Name: "verified", Column: "verified", Kind: access.KindBool})
+			access.Field{Name: "verified", Column: "verified", Kind: access.KindBool},
+			access.Field{Name: "disabled", Column: "disabled", Kind: access.KindBool})
 	}
 	for i := range c.Fields {
 		f := &c.Fields[i]

@@ -35,6 +35,10 @@ type Service struct {
 	limits access.Limits
 	log    *slog.Logger
 
+	// onDisable runs in the transaction that disables a user (sessions end
+	// with it). Set once at start-up by OnUserDisabled.
+	onDisable func(ctx context.Context, q store.Querier, userID string) error
+
 	schemaMu sync.Mutex // serialises schema changes in this process
 	mu       sync.RWMutex
 	cols     map[string]*Collection
@@ -56,6 +60,8 @@ func New(ctx context.Context, db store.DB, opts Options) (*Service, error) {
 type Caller struct {
 	Auth      access.Auth
 	Superuser bool
+	Session   string // the session of the access token, if any
+	APIKey    string // the id of the API key used, if any
 }
 
 // Anonymous reports whether the caller is not signed in.
@@ -102,6 +108,7 @@ type column struct {
 var (
 	usersEmailField    = &Field{Name: "email", Type: TypeEmail, Required: true, Unique: true}
 	usersVerifiedField = &Field{Name: "verified", Type: TypeBool}
+	usersDisabledField = &Field{Name: "disabled", Type: TypeBool}
 )
 
 // columns lists what a record is made of, in order. The users password hash
@@ -109,7 +116,7 @@ var (
 func (c *Collection) columns() []column {
 	cols := []column{{name: "id"}, {name: "created"}, {name: "updated"}}
 	if c.Name == "users" {
-		cols = append(cols, column{"email", usersEmailField}, column{"verified", usersVerifiedField})
+		cols = append(cols, column{"email", usersEmailField}, column{"verified", usersVerifiedField}, column{"disabled", usersDisabledField})
 	}
 	for i := range c.Fields {
 		cols = append(cols, column{c.Fields[i].Name, &c.Fields[i]})
@@ -203,6 +210,12 @@ func placeholders(n int) string {
 		return ""
 	}
 	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// OnUserDisabled sets what runs, inside the writing transaction, when a
+// superuser disables a user. Call it before serving.
+func (s *Service) OnUserDisabled(fn func(ctx context.Context, q store.Querier, userID string) error) {
+	s.onDisable = fn
 }
 
 // User returns a user record without applying any rule; identity loading

@@ -73,13 +73,19 @@ func (s *Service) userFields(ctx context.Context, caller Caller, body Body, crea
 	} else if create {
 		verr.add("email", "is required")
 	}
-	if raw, ok := body["verified"]; ok {
-		if !caller.Superuser {
-			verr.add("verified", "is set by the server")
-		} else if v, msg := usersVerifiedField.parseValue(raw); msg != "" {
-			verr.add("verified", msg)
-		} else {
-			vals["verified"] = v
+	// verified and disabled are the server's and the superuser's to set.
+	for _, f := range []*Field{usersVerifiedField, usersDisabledField} {
+		raw, ok := body[f.Name]
+		switch {
+		case !ok:
+		case !caller.Superuser:
+			verr.add(f.Name, "is set by the server")
+		default:
+			if v, msg := f.parseValue(raw); msg != "" {
+				verr.add(f.Name, msg)
+			} else {
+				vals[f.Name] = v
+			}
 		}
 	}
 	if raw, ok := body["password"]; ok {
@@ -116,8 +122,10 @@ func (s *Service) userFields(ctx context.Context, caller Caller, body Body, crea
 		return err
 	}
 	if create {
-		if _, ok := vals["verified"]; !ok {
-			vals["verified"] = false
+		for _, name := range []string{"verified", "disabled"} {
+			if _, ok := vals[name]; !ok {
+				vals[name] = false
+			}
 		}
 	}
 	return nil
@@ -288,6 +296,11 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 		}
 		if err := s.checkRelations(ctx, q, caller, c, vals); err != nil {
 			return err
+		}
+		if c.Name == "users" && vals["disabled"] == true && s.onDisable != nil {
+			if err := s.onDisable(ctx, q, id); err != nil {
+				return err
+			}
 		}
 		rec, err = s.reload(ctx, q, c, id)
 		return err

@@ -61,9 +61,17 @@ func testMigrations(t *testing.T, db store.DB) {
 	}{
 		{"_keep_migrations", []string{"version", "name", "applied_at"}},
 		{"_keep_collections", []string{"id", "name", "system", "schema", "version", "created", "updated"}},
-		{"c_users", []string{"id", "created", "updated", "email", "password_hash", "verified"}},
+		{"c_users", []string{"id", "created", "updated", "email", "password_hash", "verified", "disabled"}},
 		{"_keep_user_roles", []string{"user_id", "role", "created"}},
 		{"_keep_signing_keys", []string{"kid", "algorithm", "private_key", "public_key", "created", "retired"}},
+		{"_keep_sessions", []string{"id", "user_id", "created", "last_used", "expires_at", "ip", "user_agent", "revoked_at", "revoke_reason"}},
+		{"_keep_refresh_tokens", []string{"hash", "session_id", "created", "used_at", "replaced_by"}},
+		{"_keep_login_attempts", []string{"identifier", "failures", "window_start", "locked_until", "lock_count"}},
+		{"_keep_tokens", []string{"hash", "kind", "user_id", "created", "expires_at", "used_at"}},
+		{"_keep_outbox", []string{"id", "created", "recipient", "subject", "body", "attempts", "next_attempt", "sent_at", "last_error"}},
+		{"_keep_mfa_totp", []string{"user_id", "secret", "created", "confirmed_at", "last_step"}},
+		{"_keep_recovery_codes", []string{"user_id", "hash", "used_at"}},
+		{"_keep_api_keys", []string{"id", "user_id", "name", "hash", "roles", "created", "created_by", "expires_at", "last_used", "revoked_at"}},
 	}
 	for _, tt := range tables {
 		t.Run("table "+tt.name, func(t *testing.T) {

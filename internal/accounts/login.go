@@ -1,0 +1,139 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/keep-dev/keep/internal/auth"
+	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// ClientInfo describes where a request came from, for sessions, limits and
+// (later) the audit log.
+type ClientInfo struct {
+	IP        string
+	UserAgent string
+}
+
+// LoginResult is the answer to a login, a refresh or a completed MFA step:
+// either tokens and the user, or an MFA challenge to complete.
+type LoginResult struct {
+	AccessToken  string         `json:"access_token,omitempty"`
+	TokenType    string         `json:"token_type,omitempty"`
+	ExpiresIn    int            `json:"expires_in,omitempty"`
+	RefreshToken string         `json:"refresh_token,omitempty"`
+	User         records.Record `json:"user,omitempty"`
+	MFARequired  bool           `json:"mfa_required,omitempty"`
+	MFAToken     string         `json:"mfa_token,omitempty"`
+}
+
+// NormaliseEmail is the identifier logins, lockouts and mail flows key on.
+func NormaliseEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// Login checks email and password and starts a session, or answers with an
+// MFA challenge. An unknown email costs one dummy hash so that it takes as
+// long as a wrong password; the lockout is counted per identifier whether or
+// not an account exists, so it reveals nothing either.
+func (s *Service) Login(ctx context.Context, email, password string, client ClientInfo) (LoginResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, HashWait)
+	defer cancel()
+	if s.tokens == nil {
+		return LoginResult{}, errors.New("accounts: no token issuer configured")
+	}
+	ident := NormaliseEmail(email)
+	if err := s.loginAllowed(ctx, ident); err != nil {
+		return LoginResult{}, err
+	}
+	id, ok, err := s.checkPassword(ctx, ident, password)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if !ok {
+		if err := s.loginFailed(ctx, ident); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, ErrInvalidCredentials
+	}
+	if err := s.loginSucceeded(ctx, ident); err != nil {
+		return LoginResult{}, err
+	}
+	if token, required, err := s.mfaChallenge(ctx, id); err != nil {
+		return LoginResult{}, err
+	} else if required {
+		return LoginResult{MFARequired: true, MFAToken: token}, nil
+	}
+	return s.startSession(ctx, id, client)
+}
+
+// checkPassword reports whether password is the one of the enabled account
+// ident, in the same time whether or not the account exists.
+func (s *Service) checkPassword(ctx context.Context, ident, password string) (id string, ok bool, err error) {
+	// No stored email is longer or holds a NUL (which PostgreSQL refuses to
+	// compare): answer as for an unknown account, in the same time.
+	if len(ident) > 254 || len(password) > auth.MaxPasswordLen*4 || strings.IndexByte(ident, 0) >= 0 {
+		return "", false, s.hasher.Equalize(ctx)
+	}
+	var hash string
+	var disabled any
+	err = s.db.QueryRow(ctx, `SELECT id, password_hash, disabled FROM c_users WHERE email = ?`, ident).Scan(&id, &hash, &disabled)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, s.hasher.Equalize(ctx)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("login: %w", err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, hash, password)
+	if err != nil {
+		return "", false, fmt.Errorf("login: %w", err)
+	}
+	if ok && rehash {
+		s.upgradeHash(ctx, id, password)
+	}
+	// A disabled account fails like a wrong password, after the same work.
+	return id, ok && !truthy(disabled), nil
+}
+
+func truthy(v any) bool { return v == true || v == int64(1) }
+
+// Authenticate turns a bearer credential into the caller: an API key
+// (prefixed keep_) or an access token, whose session must still be alive.
+// The caller's email, roles and fields are read fresh, never from the token.
+func (s *Service) Authenticate(ctx context.Context, token string, client ClientInfo) (records.Caller, error) {
+	if strings.HasPrefix(token, APIKeyPrefix) {
+		return s.authenticateKey(ctx, token)
+	}
+	if s.tokens == nil {
+		return records.Caller{}, ErrUnauthenticated
+	}
+	claims, err := s.tokens.Verify(token)
+	if err != nil {
+		return records.Caller{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	if err := s.checkSession(ctx, claims.SessionID, claims.Subject); err != nil {
+		return records.Caller{}, err
+	}
+	c, err := s.caller(ctx, claims.Subject)
+	if err != nil {
+		return records.Caller{}, err
+	}
+	c.Session = claims.SessionID
+	return c, nil
+}
+
+// upgradeHash re-hashes a password whose stored parameters are weaker than
+// the current ones. A failure is logged, never fatal to the login.
+func (s *Service) upgradeHash(ctx context.Context, id, password string) {
+	h, err := s.hasher.Hash(ctx, password)
+	if err == nil {
+		err = s.db.Tx(ctx, func(q store.Querier) error {
+			_, err := q.Exec(ctx, `UPDATE c_users SET password_hash = ? WHERE id = ?`, h, id)
+			return err
+		})
+	}
+	if err != nil {
+		s.log.Warn("password hash upgrade failed", "user", id, "err", err)
+	}
+}
