@@ -45,19 +45,29 @@ type harness struct {
 	tokens map[string]string // who → bearer token
 	ids    map[string]string // name → id (users, records)
 	secret []string          // values that must never appear in a log or response
+	keep   *app.Keep
+	cfg    config.Config
 }
 
-func newHarness(t *testing.T, db store.DB) *harness {
+// newHarness starts Keep on db with a logged-in superuser "admin". Options
+// adjust the configuration (the default turns per-IP rate limits off so
+// scenarios can log in freely; limit tests turn them back on).
+func newHarness(t *testing.T, db store.DB, opts ...func(*config.Config)) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	cfg := config.Default()
 	cfg.LogLevel = "debug"
+	cfg.RateLimits = "off"
+	cfg.DataDir = t.TempDir()
+	for _, o := range opts {
+		o(&cfg)
+	}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	k, err := app.NewWithStore(context.Background(), cfg, log, db, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, srv: httptest.NewServer(k.Handler), logs: logs, tokens: map[string]string{}, ids: map[string]string{}}
+	h := &harness{t: t, srv: httptest.NewServer(k.Handler), logs: logs, tokens: map[string]string{}, ids: map[string]string{}, keep: k, cfg: cfg}
 	t.Cleanup(h.srv.Close)
 
 	const adminPassword = "admin password 1"

@@ -63,14 +63,6 @@ type Keep struct {
 	Handler  http.Handler
 }
 
-// rotateSigningKey makes a new signing key current. STUB — owned by the
-// signing-key rotation work (issue 3).
-func (k *Keep) rotateSigningKey(ctx context.Context) error { return accounts.ErrNotImplemented }
-
-// limiter is the per-IP limiter of the auth endpoints, or nil when
-// --rate-limits=off. STUB — owned by the brute-force defence work (issue 3).
-func (k *Keep) limiter() api.Limiter { return nil }
-
 // New opens the store and builds every service. withTokens loads (or makes)
 // the signing keys; commands that only manage users pass false.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, withTokens bool) (*Keep, error) {
