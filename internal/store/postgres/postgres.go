@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/keep-dev/keep/internal/store"
+	"github.com/keep-dev/keep/internal/store/sqldb"
 )
 
 // Options tunes [Open]. The zero value selects the defaults documented on
@@ -74,7 +75,7 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) (int64, error
 	if db.closed.Load() {
 		return 0, store.ErrClosed
 	}
-	return querier{db.pool}.Exec(ctx, query, args...)
+	return querier(db.pool).Exec(ctx, query, args...)
 }
 
 // Query runs a query outside a transaction.
@@ -82,15 +83,15 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (store.Rows,
 	if db.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	return querier{db.pool}.Query(ctx, query, args...)
+	return querier(db.pool).Query(ctx, query, args...)
 }
 
 // QueryRow runs a query outside a transaction.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) store.Row {
 	if db.closed.Load() {
-		return row{err: store.ErrClosed}
+		return sqldb.ErrRow(store.ErrClosed)
 	}
-	return querier{db.pool}.QueryRow(ctx, query, args...)
+	return querier(db.pool).QueryRow(ctx, query, args...)
 }
 
 // Retry policy for Tx on serialization failures and deadlocks.
@@ -132,7 +133,7 @@ func (db *DB) tx(ctx context.Context, fn func(q store.Querier) error) error {
 			tx.Rollback()
 		}
 	}()
-	if err := fn(querier{tx}); err != nil {
+	if err := fn(querier(tx)); err != nil {
 		return err
 	}
 	ok = true

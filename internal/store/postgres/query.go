@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -9,56 +8,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/keep-dev/keep/internal/store"
+	"github.com/keep-dev/keep/internal/store/sqldb"
 )
 
-// conn is what *sql.DB and *sql.Tx have in common.
-type conn interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// querier adapts a pool or a transaction to store.Querier: it rebinds `?`
-// placeholders and maps errors.
-type querier struct{ c conn }
-
-func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.c.ExecContext(ctx, store.Postgres.Rebind(query), args...)
-	if err != nil {
-		return 0, mapErr(err)
-	}
-	n, err := res.RowsAffected()
-	return n, mapErr(err)
-}
-
-func (q querier) Query(ctx context.Context, query string, args ...any) (store.Rows, error) {
-	r, err := q.c.QueryContext(ctx, store.Postgres.Rebind(query), args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return rows{r}, nil
-}
-
-func (q querier) QueryRow(ctx context.Context, query string, args ...any) store.Row {
-	return row{r: q.c.QueryRowContext(ctx, store.Postgres.Rebind(query), args...)}
-}
-
-type rows struct{ *sql.Rows }
-
-func (r rows) Scan(dest ...any) error { return mapErr(r.Rows.Scan(dest...)) }
-func (r rows) Err() error             { return mapErr(r.Rows.Err()) }
-func (r rows) Close() error           { return mapErr(r.Rows.Close()) }
-
-type row struct {
-	r   *sql.Row
-	err error
-}
-
-func (r row) Scan(dest ...any) error {
-	if r.err != nil {
-		return r.err
-	}
-	return mapErr(r.r.Scan(dest...))
+// querier adapts a pool or a transaction to store.Querier.
+func querier(c sqldb.Conn) sqldb.Querier {
+	return sqldb.Querier{C: c, Dialect: store.Postgres, MapErr: mapErr}
 }
 
 // SQLSTATE codes the engine maps (PostgreSQL Appendix A).

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -11,55 +10,12 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/keep-dev/keep/internal/store"
+	"github.com/keep-dev/keep/internal/store/sqldb"
 )
 
-// conn is what *sql.DB and *sql.Tx have in common.
-type conn interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// querier adapts a pool or a transaction to store.Querier, mapping errors.
-type querier struct{ c conn }
-
-func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.c.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, mapErr(err)
-	}
-	n, err := res.RowsAffected()
-	return n, mapErr(err)
-}
-
-func (q querier) Query(ctx context.Context, query string, args ...any) (store.Rows, error) {
-	r, err := q.c.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return rows{r}, nil
-}
-
-func (q querier) QueryRow(ctx context.Context, query string, args ...any) store.Row {
-	return row{r: q.c.QueryRowContext(ctx, query, args...)}
-}
-
-type rows struct{ *sql.Rows }
-
-func (r rows) Scan(dest ...any) error { return mapErr(r.Rows.Scan(dest...)) }
-func (r rows) Err() error             { return mapErr(r.Rows.Err()) }
-func (r rows) Close() error           { return mapErr(r.Rows.Close()) }
-
-type row struct {
-	r   *sql.Row
-	err error
-}
-
-func (r row) Scan(dest ...any) error {
-	if r.err != nil {
-		return r.err
-	}
-	return mapErr(r.r.Scan(dest...))
+// querier adapts a pool or a transaction to store.Querier.
+func querier(c sqldb.Conn) sqldb.Querier {
+	return sqldb.Querier{C: c, Dialect: store.SQLite, MapErr: mapErr}
 }
 
 // fkMessage is SQLite's fixed text for every foreign key failure.

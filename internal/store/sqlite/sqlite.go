@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keep-dev/keep/internal/store"
+	"github.com/keep-dev/keep/internal/store/sqldb"
 )
 
 // Options tunes [Open]. The zero value selects the defaults documented on
@@ -160,7 +161,7 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) (int64, error
 	if db.closed.Load() {
 		return 0, store.ErrClosed
 	}
-	return querier{db.writer}.Exec(ctx, query, args...)
+	return querier(db.writer).Exec(ctx, query, args...)
 }
 
 // Query runs a query on the read-only pool.
@@ -168,15 +169,15 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (store.Rows,
 	if db.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	return querier{db.reader}.Query(ctx, query, args...)
+	return querier(db.reader).Query(ctx, query, args...)
 }
 
 // QueryRow runs a query on the read-only pool.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) store.Row {
 	if db.closed.Load() {
-		return row{err: store.ErrClosed}
+		return sqldb.ErrRow(store.ErrClosed)
 	}
-	return querier{db.reader}.QueryRow(ctx, query, args...)
+	return querier(db.reader).QueryRow(ctx, query, args...)
 }
 
 // Retry policy for Tx: the busy timeout already waits for the lock, so a few
@@ -219,7 +220,7 @@ func (db *DB) tx(ctx context.Context, fn func(q store.Querier) error) error {
 			tx.Rollback()
 		}
 	}()
-	if err := fn(querier{tx}); err != nil {
+	if err := fn(querier(tx)); err != nil {
 		return err
 	}
 	ok = true
