@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/keep-dev/keep/internal/access"
@@ -37,6 +38,7 @@ type Config struct {
 	ResetTTL         time.Duration // password reset token lifetime; default 30 min, at most 30 min
 	MFATTL           time.Duration // MFA challenge lifetime; default 5 min
 	PublicURL        string        // base of links in mails
+	MinPassword      int           // minimum password length; default auth.DefaultMinPasswordLen
 }
 
 func (c Config) withDefaults() Config {
@@ -57,6 +59,9 @@ func (c Config) withDefaults() Config {
 	def(&c.MFATTL, 5*time.Minute)
 	if c.LoginMaxFailures <= 0 {
 		c.LoginMaxFailures = 10
+	}
+	if c.MinPassword <= 0 {
+		c.MinPassword = auth.DefaultMinPasswordLen
 	}
 	return c
 }
@@ -203,4 +208,19 @@ func (s *Service) CreateSuperuser(ctx context.Context, email, password string) (
 		return nil, fmt.Errorf("grant superuser: %w", err)
 	}
 	return rec, nil
+}
+
+// validateNewPassword applies the password policy to a new password of the
+// account with email; problems come back keyed by field.
+func (s *Service) validateNewPassword(field, pw, email string) error {
+	msg := ""
+	if err := auth.ValidatePassword(pw, s.cfg.MinPassword); err != nil {
+		msg = err.Error()
+	} else if email != "" && strings.EqualFold(pw, email) {
+		msg = "must not be the email address"
+	}
+	if msg == "" {
+		return nil
+	}
+	return &records.ValidationError{Fields: map[string]string{field: msg}}
 }

@@ -131,6 +131,7 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 		Config: accounts.Config{
 			SessionIdle: k.cfg.SessionIdle, SessionLifetime: k.cfg.SessionLifetime,
 			LoginMaxFailures: k.cfg.LoginMaxFailures, PublicURL: k.cfg.PublicURL,
+			MinPassword: k.cfg.MinPassword,
 		},
 		Logger: k.log.With("component", "accounts"),
 	})
