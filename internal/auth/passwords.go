@@ -295,8 +295,9 @@ const (
 	MaxPasswordLen = 256
 )
 
-// Password policy errors. ValidatePassword wraps them in a *[PasswordError]
-// whose message is safe to show to the client.
+// Password policy errors. ValidatePassword wraps them (and
+// [ErrPasswordCommon]) in a *[PasswordError] whose message is safe to show to
+// the client.
 var (
 	ErrPasswordTooShort = errors.New("password is too short")
 	ErrPasswordTooLong  = errors.New("password is too long")
@@ -305,8 +306,8 @@ var (
 
 // PasswordError is a password refused by [ValidatePassword]. Its message is
 // meant for the person choosing the password and never contains the password.
-// Use errors.Is with ErrPasswordTooShort, ErrPasswordTooLong or
-// ErrPasswordEncoding to tell the reasons apart.
+// Use errors.Is with ErrPasswordTooShort, ErrPasswordTooLong,
+// ErrPasswordEncoding or ErrPasswordCommon to tell the reasons apart.
 type PasswordError struct {
 	Err error // one of the ErrPassword… sentinels
 	Min int   // the minimum length that applied
@@ -323,6 +324,8 @@ func (e *PasswordError) Error() string {
 		return fmt.Sprintf("password must be at most %d characters", e.Max)
 	case ErrPasswordEncoding:
 		return "password contains invalid characters"
+	case ErrPasswordCommon:
+		return "this password is too common; choose another"
 	}
 	return "password is not acceptable"
 }
@@ -331,11 +334,18 @@ func (e *PasswordError) Error() string {
 func (e *PasswordError) Unwrap() error { return e.Err }
 
 // ValidatePassword checks a new password against Keep's policy: valid UTF-8,
-// at least minLen characters (DefaultMinPasswordLen when minLen <= 0) and at most
-// MaxPasswordLen. Following NIST SP 800-63B and ASVS 5.0 it imposes no
-// composition rules; breached-password screening belongs to the caller.
+// at least minLen characters (DefaultMinPasswordLen when minLen <= 0), at most
+// MaxPasswordLen, and not on the bundled list of commonly breached passwords,
+// compared ignoring case ([ErrPasswordCommon]; see foldPassword for why).
+// Following NIST SP 800-63B and ASVS 5.0 it imposes no composition rules.
+// Checks run in that order, so a short common password is reported as too
+// short. Comparing with the account's own email is the caller's job, since
+// only it knows the email.
+//
 // A minLen above MaxPasswordLen is treated as MaxPasswordLen so that some
 // password is always acceptable; configuration should reject such values.
+// The first call loads the list (about 2 ms); ValidatePassword is safe for
+// concurrent use.
 func ValidatePassword(pw string, minLen int) error {
 	if minLen <= 0 {
 		minLen = DefaultMinPasswordLen
@@ -352,6 +362,9 @@ func ValidatePassword(pw string, minLen int) error {
 	}
 	if n > MaxPasswordLen {
 		return &PasswordError{Err: ErrPasswordTooLong, Min: minLen, Max: MaxPasswordLen}
+	}
+	if isCommonPassword(pw) {
+		return &PasswordError{Err: ErrPasswordCommon, Min: minLen, Max: MaxPasswordLen}
 	}
 	return nil
 }

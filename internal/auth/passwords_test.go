@@ -307,7 +307,9 @@ func TestValidatePassword(t *testing.T) {
 		min  int
 		want error
 	}{
-		{"default min ok", "12345678", 0, nil},
+		// "12345678" and "aaaaaaaa" would be the obvious examples, but both
+		// are on the common-password list; breached_test.go covers that.
+		{"default min ok", "mxyzptlk", 0, nil},
 		{"default min short", "1234567", 0, ErrPasswordTooShort},
 		{"custom min ok", "1234567890ab", 12, nil},
 		{"custom min short", "1234567890a", 12, ErrPasswordTooShort},
@@ -317,10 +319,14 @@ func TestValidatePassword(t *testing.T) {
 		{"max multibyte ok", strings.Repeat("密", 256), 0, nil},
 		{"too long", strings.Repeat("a", 257), 0, ErrPasswordTooLong},
 		{"invalid utf8", "abcdefgh\xff", 0, ErrPasswordEncoding},
-		{"no composition rules", "aaaaaaaa", 0, nil},
+		{"no composition rules", "zzxxyyww", 0, nil},
 		{"spaces allowed", "        ", 0, nil},
 		{"min above max clamps", strings.Repeat("a", 256), 1000, nil},
 		{"empty", "", 0, ErrPasswordTooShort},
+		{"common", "iloveyou", 0, ErrPasswordCommon},
+		{"common ignores case", "PassWord1", 0, ErrPasswordCommon},
+		{"common and short is short", "qwerty", 0, ErrPasswordTooShort},
+		{"common under a low minimum", "qwerty", 6, ErrPasswordCommon},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
