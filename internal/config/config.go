@@ -261,6 +261,11 @@ func (c Config) Validate() error {
 	if c.SessionIdle < time.Minute || c.SessionLifetime < c.SessionIdle || c.SessionLifetime > 365*24*time.Hour {
 		errs = append(errs, errors.New("--session-idle must be at least 1m and --session-lifetime between it and 365 days"))
 	}
+	if c.SessionIdle <= c.TokenTTL {
+		// last_used moves only on refresh, so a session in steady use would
+		// time out between two refreshes.
+		errs = append(errs, errors.New("--session-idle must be longer than --token-ttl"))
+	}
 	if c.LoginMaxFailures < 1 || c.LoginMaxFailures > 1000 {
 		errs = append(errs, errors.New("--login-max-failures must be between 1 and 1000"))
 	}
