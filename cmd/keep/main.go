@@ -26,11 +26,17 @@ const usage = `keep — a secure backend in one binary
 Usage:
   keep serve [flags]                                  run the server
   keep superuser create --email E --password-stdin    create a superuser
+  keep keys rotate-signing [--data D | --db URL]      make a new token signing key
+                                                      current and print its kid
   keep version                                        print the version
   keep help                                           show this help
 
-Run "keep serve -h" or "keep superuser create -h" for the flags; every flag
-has a KEEP_* environment variable (see README.md).
+Run "keep serve -h", "keep superuser create -h" or "keep keys rotate-signing -h"
+for the flags; every flag has a KEEP_* environment variable (see README.md).
+
+keys rotate-signing is safe while servers run on the same data: they sign with
+the new key within 30 seconds, and tokens signed by the old key keep working
+until they expire.
 `
 
 func main() {
@@ -58,6 +64,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return errors.New(`usage: keep superuser create --email E --password-stdin`)
 		}
 		return superuserCreate(ctx, args[2:], stdin, stdout, stderr, getenv)
+	case "keys":
+		if len(args) < 2 || args[1] != "rotate-signing" {
+			return errors.New(`usage: keep keys rotate-signing [--data D | --db URL]`)
+		}
+		return keysRotateSigning(ctx, args[2:], stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "keep", version)
 		return nil
@@ -112,5 +123,20 @@ func superuserCreate(ctx context.Context, args []string, stdin io.Reader, stdout
 		return app.Describe(err)
 	}
 	fmt.Fprintf(stdout, "superuser %s created (id %s)\n", email, rec.ID())
+	return nil
+}
+
+// keysRotateSigning prints only the new key's id: it is public (it is in
+// every token header and in the JWKS), and a script can capture it.
+func keysRotateSigning(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, err := config.Load("keys rotate-signing", args, getenv, false, nil, stderr)
+	if err != nil {
+		return err
+	}
+	kid, err := app.RotateSigningKey(ctx, cfg, app.NewLogger(stderr, cfg))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, kid)
 	return nil
 }

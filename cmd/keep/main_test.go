@@ -3,17 +3,27 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/keep-dev/keep/internal/app"
+	"github.com/keep-dev/keep/internal/auth"
+	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/store/enginetest"
 )
 
 // buildKeep builds the binary once per test run.
@@ -149,13 +159,17 @@ func TestCommands(t *testing.T) {
 		wantOut string
 	}{
 		{"version", []string{"version"}, "", "", "keep "},
-		{"help", []string{"help"}, "", "", "keep serve"},
+		{"help", []string{"help"}, "", "", "keep keys rotate-signing"},
 		{"no command", nil, "", "no command", ""},
 		{"unknown", []string{"frobnicate"}, "", "unknown command", ""},
 		{"password in argv is not a flag", []string{"superuser", "create", "--email", "a@b.co", "--password", "x"}, "", "flag provided but not defined", ""},
 		{"stdin required", []string{"superuser", "create", "--email", "a@b.co"}, "", "--password-stdin", ""},
 		{"bad db url", []string{"serve", "--db", "mysql://x"}, "", "postgres://", ""},
 		{"bad listen address", []string{"serve", "--http", "nonsense"}, "", "host:port", ""},
+		{"keys without a subcommand", []string{"keys"}, "", "keys rotate-signing", ""},
+		{"keys unknown subcommand", []string{"keys", "list"}, "", "keys rotate-signing", ""},
+		{"rotate-signing bad db url", []string{"keys", "rotate-signing", "--db", "mysql://x"}, "", "postgres://", ""},
+		{"rotate-signing extra argument", []string{"keys", "rotate-signing", "now"}, "", "unexpected arguments", ""},
 		{"weak password", []string{"superuser", "create", "--data", t.TempDir(), "--email", "a@b.co", "--password-stdin"}, "short\n", "password", ""},
 	}
 	for _, tt := range tests {
@@ -183,4 +197,196 @@ func TestEnvironmentConfiguresServe(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--http") || !strings.Contains(err.Error(), "--log-level") {
 		t.Fatalf("want both problems reported at once, got %v", err)
 	}
+}
+
+// TestKeysRotateSigning runs `keep keys rotate-signing` against a data dir
+// and against --db on PostgreSQL: it prints only the new kid, and that key is
+// what a server loading the database signs with.
+func TestKeysRotateSigning(t *testing.T) {
+	ctx := context.Background()
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			args := []string{"--data", t.TempDir()}
+			if engine == "postgres" {
+				args = append(args, "--db", enginetest.PostgresURL(t))
+			}
+			rotate := func() string {
+				t.Helper()
+				var out, errb bytes.Buffer
+				if err := run(ctx, append([]string{"keys", "rotate-signing"}, args...), nil, &out, &errb, func(string) string { return "" }); err != nil {
+					t.Fatalf("rotate-signing: %v: %s", err, errb.String())
+				}
+				kid := strings.TrimSuffix(out.String(), "\n")
+				if !regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`).MatchString(kid) {
+					t.Fatalf("stdout %q, want just a kid", out.String())
+				}
+				return kid
+			}
+			first, second := rotate(), rotate()
+			if first == second {
+				t.Fatalf("two rotations printed the same kid %s", first)
+			}
+
+			cfg, err := config.Load("test", args, func(string) string { return "" }, false, nil, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ks, err := auth.LoadKeySet(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{second, first}, ks.KeyIDs()); diff != "" {
+				t.Fatalf("key ids (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRotateSigningWhileServing rotates the signing key with the CLI while
+// `keep serve` runs on the same data dir: the CLI gets the database despite
+// the server, the old token keeps working, and the server takes the CLI's key
+// from the database when it next refreshes (forced here by the API rotation,
+// which refreshes at once, so the test need not wait for the periodic one).
+func TestRotateSigningWhileServing(t *testing.T) {
+	bin := buildKeep(t)
+	data := filepath.Join(t.TempDir(), "keep_data")
+	addr := freeAddr(t)
+	var logs bytes.Buffer
+	srv := exec.Command(bin, "serve", "--data", data, "--http", addr)
+	srv.Stderr = &logs
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	base := "http://" + addr
+	waitHealthy(t, base)
+
+	create := exec.Command(bin, "superuser", "create", "--data", data, "--email", "root@example.com", "--password-stdin")
+	create.Stdin = strings.NewReader("a fine password\n")
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("superuser create: %v: %s", err, out)
+	}
+	login := func() string {
+		t.Helper()
+		res, err := http.Post(base+"/api/auth/login", "application/json",
+			strings.NewReader(`{"email":"root@example.com","password":"a fine password"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || res.StatusCode != 200 {
+			t.Fatalf("login: %d %v", res.StatusCode, err)
+		}
+		return tok.AccessToken
+	}
+	call := func(method, path, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	jwks := func() []string {
+		t.Helper()
+		res, err := http.Get(base + "/.well-known/jwks.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var set struct {
+			Keys []struct {
+				Kid string `json:"kid"`
+				D   string `json:"d"`
+			} `json:"keys"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, k := range set.Keys {
+			if k.D != "" {
+				t.Fatal("JWKS carries a private key")
+			}
+			ids = append(ids, k.Kid)
+		}
+		return ids
+	}
+
+	oldToken := login()
+	oldKid := headerKid(t, oldToken)
+
+	out, err := exec.Command(bin, "keys", "rotate-signing", "--data", data).Output()
+	if err != nil {
+		t.Fatalf("keys rotate-signing while serving: %v", err)
+	}
+	cliKid := strings.TrimSpace(string(out))
+	if cliKid == "" || cliKid == oldKid || strings.Contains(cliKid, " ") {
+		t.Fatalf("rotate-signing printed %q", out)
+	}
+	if got := call("GET", "/api/auth/me", oldToken); got != 200 {
+		t.Fatalf("old token after the CLI rotation: %d", got)
+	}
+
+	// The API rotation re-reads the table, so the server now knows the
+	// CLI's key too: three keys, the API's new one signing.
+	if got := call("POST", "/api/admin/signing-keys/rotate", oldToken); got != 204 {
+		t.Fatalf("API rotation: %d: %s", got, logs.String())
+	}
+	ids := jwks()
+	if len(ids) != 3 || ids[1] != cliKid || ids[2] != oldKid {
+		t.Fatalf("JWKS kids %v, want [new %s %s]", ids, cliKid, oldKid)
+	}
+	newToken := login()
+	if kid := headerKid(t, newToken); kid != ids[0] {
+		t.Fatalf("new token signed by %s, want %s", kid, ids[0])
+	}
+	for name, tok := range map[string]string{"old": oldToken, "new": newToken} {
+		if got := call("GET", "/api/auth/me", tok); got != 200 {
+			t.Fatalf("%s token: %d", name, got)
+		}
+	}
+
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("keep serve exited with %v: %s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("keep serve did not stop on SIGTERM")
+	}
+}
+
+// headerKid returns the kid of a JWS compact token's header.
+func headerKid(t *testing.T, token string) string {
+	t.Helper()
+	h, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	return hdr.Kid
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"strings"
 
 	"github.com/keep-dev/keep/internal/access"
@@ -165,13 +166,18 @@ func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
 		ls = append(ls, server.Listener{Name: "metrics", Addr: k.cfg.MetricsAddr, Handler: k.metrics.Handler()})
 	}
 	// The outbox delivers mail for as long as the server runs.
+	var wg sync.WaitGroup
+	defer wg.Wait() // runs after stop below: background work ends before Close
 	mctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() {
+	// Keys rotated by another process (the CLI, another replica) are picked
+	// up within signingKeyRefresh (≤ 60 s).
+	wg.Go(func() { k.watchSigningKeys(mctx, signingKeyRefresh) })
+	wg.Go(func() {
 		if err := k.outbox.Run(mctx); err != nil {
 			k.log.Error("mail outbox stopped", "err", err)
 		}
-	}()
+	})
 	return server.Run(ctx, k.log, ready, ls...)
 }
 

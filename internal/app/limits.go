@@ -1,9 +1,16 @@
 package app
 
-// STUB — owned by the brute-force defence work (issue 3). Replace wholesale.
+import (
+	"github.com/keep-dev/keep/internal/api"
+	"github.com/keep-dev/keep/internal/ratelimit"
+)
 
-import "github.com/keep-dev/keep/internal/api"
-
-// limiter is the per-IP limiter of the auth endpoints, or nil when
-// --rate-limits=off.
-func (k *Keep) limiter() api.Limiter { return nil }
+// limiter is the per-IP limiter of the auth endpoints (ratelimit's default
+// limits, in memory, per process), or nil when --rate-limits=off. The
+// per-identifier login lockout of accounts applies either way.
+func (k *Keep) limiter() api.Limiter {
+	if k.cfg.RateLimits == "off" {
+		return nil // a nil interface, not a nil *ratelimit.Limiter
+	}
+	return ratelimit.New(ratelimit.Options{})
+}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -48,8 +49,8 @@ VALUES (?, ?, ?, ?, ?)`
 // writer, so its transactions are serialised anyway.)
 //
 // LoadKeySet neither rotates nor retires keys, and the set it returns does
-// not follow later changes to the table; rotation and refreshing running
-// instances come with the key management commands.
+// not follow later changes to the table: [RefreshKeySet] brings it up to
+// date, [RotateSigningKey] and [RetireSigningKeys] change the table.
 func LoadKeySet(ctx context.Context, db store.DB) (*KeySet, error) {
 	keys, err := readActiveKeys(ctx, db)
 	if err != nil {
@@ -62,6 +63,179 @@ func LoadKeySet(ctx context.Context, db store.DB) (*KeySet, error) {
 		}
 	}
 	return NewKeySet(keys[0], keys[1:]...)
+}
+
+// Rotation and retirement.
+//
+// A key's life: it is inserted and, being the newest, signs; a newer key
+// supersedes it and it only verifies; once every token it can have signed
+// has expired it is retired (retired set, the row kept for the record) and
+// no instance trusts it any more. A key is superseded when the next newer
+// key is created, but an instance that has not refreshed yet keeps signing
+// with it for up to its refresh interval, so the grace period before
+// retirement is token TTL + leeway + refresh interval (see
+// [RetireSigningKeys]). Retirement is by time only, never by count: capping
+// the number of verify-only keys would cut off tokens that are still valid.
+
+// RotateSigningKey stores a new signing key and returns it. Keys that signed
+// before stay active, verifying only, until [RetireSigningKeys] retires them;
+// running instances switch to the new key at their next [RefreshKeySet].
+//
+// The new key's created time is now, or just after the newest active key if
+// that is later (a clock behind its peers' must not leave the new key
+// unused): "newest created signs" is what every instance reads.
+func RotateSigningKey(ctx context.Context, db store.DB) (Key, error) {
+	dialect := db.Dialect()
+	var fresh Key
+	err := db.Tx(ctx, func(q store.Querier) error {
+		if err := lockKeys(ctx, q, dialect); err != nil {
+			return err
+		}
+		existing, err := readActiveKeys(ctx, q)
+		if err != nil {
+			return err
+		}
+		if fresh, err = NewKey(); err != nil {
+			return err
+		}
+		if len(existing) > 0 && !fresh.Created.After(existing[0].Created) {
+			fresh.Created = existing[0].Created.Add(time.Millisecond)
+		}
+		created, err := keyTimeArg(dialect, fresh.Created)
+		if err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, insertKey, fresh.ID, tokenAlg, fresh.Private.Seed(), []byte(fresh.Public), created); err != nil {
+			return fmt.Errorf("auth: storing signing key %s: %w", fresh.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	return fresh, nil
+}
+
+// RetireSigningKeys retires every verify-only key that was superseded more
+// than grace ago and returns their ids. grace must cover the longest time a
+// token signed by a superseded key can still be accepted: token TTL, plus
+// the verification leeway, plus the longest refresh interval of any instance
+// (which may keep signing with the old key until it refreshes). Instances
+// sharing a database must therefore agree on the token TTL.
+//
+// The signing key is never retired. Superseded is measured from the created
+// time of the next newer active key, which is never earlier than the true
+// moment, so the estimate errs towards keeping a key longer. The check runs
+// on a read first, so calling this often costs a write only when a key is
+// due.
+func RetireSigningKeys(ctx context.Context, db store.DB, grace time.Duration) ([]string, error) {
+	return retireSigningKeys(ctx, db, grace, time.Now())
+}
+
+func retireSigningKeys(ctx context.Context, db store.DB, grace time.Duration, now time.Time) ([]string, error) {
+	if grace <= 0 {
+		return nil, errors.New("auth: retirement grace must be positive")
+	}
+	keys, err := readActiveKeys(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if len(dueForRetirement(keys, grace, now)) == 0 {
+		return nil, nil
+	}
+	dialect := db.Dialect()
+	retiredAt, err := keyTimeArg(dialect, now)
+	if err != nil {
+		return nil, err
+	}
+	var retired []string
+	err = db.Tx(ctx, func(q store.Querier) error {
+		retired = nil // fn may be retried
+		if err := lockKeys(ctx, q, dialect); err != nil {
+			return err
+		}
+		// Decide again inside the transaction: a rotation may have
+		// committed since the read above.
+		keys, err := readActiveKeys(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, kid := range dueForRetirement(keys, grace, now) {
+			if _, err := q.Exec(ctx, `UPDATE _keep_signing_keys SET retired = ? WHERE kid = ? AND retired IS NULL`, retiredAt, kid); err != nil {
+				return fmt.Errorf("auth: retiring signing key %s: %w", kid, err)
+			}
+			retired = append(retired, kid)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return retired, nil
+}
+
+// dueForRetirement returns the ids of the keys in active (newest first) that
+// were superseded more than grace before now.
+func dueForRetirement(active []Key, grace time.Duration, now time.Time) []string {
+	var due []string
+	for i := 1; i < len(active); i++ {
+		if now.Sub(active[i-1].Created) > grace {
+			due = append(due, active[i].ID)
+		}
+	}
+	return due
+}
+
+// RefreshKeySet brings ks in line with the table: the newest active key
+// signs, the other active keys verify, and keys retired (or deleted) since
+// are dropped, so tokens they signed stop verifying. A running server calls
+// it periodically to pick up a rotation made by another process. When the
+// table has no active key it makes one, as [LoadKeySet] does.
+//
+// The new state is published in one step, and only when it differs. ks's
+// writer lock is held across the read, so concurrent refreshes of one set
+// apply in the order they read and a stale read never overwrites a newer
+// one. On error ks is left as it was.
+func RefreshKeySet(ctx context.Context, db store.DB, ks *KeySet) error {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	keys, err := readActiveKeys(ctx, db)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		if keys, err = createFirstKey(ctx, db); err != nil {
+			return err
+		}
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	if slices.Equal(ids, ks.snap.Load().order) {
+		return nil
+	}
+	snap, err := buildSnapshot(keys[0], keys[1:])
+	if err != nil {
+		return err
+	}
+	ks.snap.Store(snap)
+	return nil
+}
+
+// lockKeys serialises writers of the key table on PostgreSQL (see
+// [LoadKeySet]); SQLite's single writer does that already.
+func lockKeys(ctx context.Context, q store.Querier, d store.Dialect) error {
+	if d != store.Postgres {
+		return nil
+	}
+	// EXCLUSIVE conflicts with itself and with writers but not with plain
+	// reads. Taken before any query, so even at REPEATABLE READ the reads
+	// that follow see the other transaction's commit.
+	if _, err := q.Exec(ctx, `LOCK TABLE _keep_signing_keys IN EXCLUSIVE MODE`); err != nil {
+		return fmt.Errorf("auth: locking signing keys: %w", err)
+	}
+	return nil
 }
 
 // createFirstKey inserts a new key unless another writer got there first,
@@ -79,13 +253,8 @@ func createFirstKey(ctx context.Context, db store.DB) ([]Key, error) {
 	var keys []Key
 	err = db.Tx(ctx, func(q store.Querier) error {
 		keys = nil // fn may be retried; start each attempt clean
-		if dialect == store.Postgres {
-			// EXCLUSIVE conflicts with itself and with writers but not with
-			// plain reads. Taken before any query, so even at REPEATABLE
-			// READ the check below sees the other transaction's commit.
-			if _, err := q.Exec(ctx, `LOCK TABLE _keep_signing_keys IN EXCLUSIVE MODE`); err != nil {
-				return fmt.Errorf("auth: locking signing keys: %w", err)
-			}
+		if err := lockKeys(ctx, q, dialect); err != nil {
+			return err
 		}
 		existing, err := readActiveKeys(ctx, q)
 		if err != nil {
