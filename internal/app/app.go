@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"strings"
+	"sync"
 
 	"github.com/keep-dev/keep/internal/access"
 	"github.com/keep-dev/keep/internal/accounts"
