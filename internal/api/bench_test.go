@@ -20,7 +20,7 @@ import (
 // benchApp is Keep on SQLite with a posts collection of n public records.
 func benchApp(b *testing.B, n int) (http.Handler, string, []string) {
 	b.Helper()
-	k, err := app.NewWithStore(context.Background(), config.Default(), slog.New(slog.DiscardHandler), enginetest.SQLite(b), true)
+	k, err := app.NewWithStore(context.Background(), testConfig(b), slog.New(slog.DiscardHandler), enginetest.SQLite(b), true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,4 +85,12 @@ func BenchmarkListFiltered(b *testing.B) {
 	h, tok, _ := benchApp(b, 500)
 	q := "/api/collections/posts/records?limit=20&sort=-views&filter=" + strings.ReplaceAll("views%20%3E%20100%20%26%26%20public", " ", "%20")
 	serveBench(b, h, tok, func(int) *http.Request { return httptest.NewRequest("GET", q, nil) })
+}
+
+// testConfig is the default configuration with the data directory (secret
+// key, mail outbox) in a temporary directory.
+func testConfig(tb testing.TB) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = tb.TempDir()
+	return cfg
 }

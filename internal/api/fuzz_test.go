@@ -21,7 +21,7 @@ import (
 // and every error is the envelope.
 func FuzzRecordsAPI(f *testing.F) {
 	ctx := context.Background()
-	k, err := app.NewWithStore(ctx, config.Default(), slog.New(slog.DiscardHandler), enginetest.SQLite(f), true)
+	k, err := app.NewWithStore(ctx, testConfig(f), slog.New(slog.DiscardHandler), enginetest.SQLite(f), true)
 	if err != nil {
 		f.Fatal(err)
 	}
