@@ -11,7 +11,6 @@ import (
 
 	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/app"
-	"github.com/keep-dev/keep/internal/config"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store/enginetest"
 )
