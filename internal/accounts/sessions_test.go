@@ -72,9 +72,7 @@ func newFixture(t *testing.T, db store.DB) *fixture {
 		DB: db, Records: rec, Hasher: hasher, Tokens: tok, Now: clock.Now,
 		Config: accounts.Config{SessionIdle: testIdle, SessionLifetime: testLifetime, RefreshGrace: 10 * time.Second},
 	})
-	rec.OnUserDisabled(func(ctx context.Context, q store.Querier, userID string) error {
-		return acc.EndUserSessions(ctx, q, userID, "user disabled")
-	})
+	rec.OnUserUpdate(acc.UserUpdated)
 	return &fixture{t: t, db: db, rec: rec, acc: acc, clock: clock, tok: tok}
 }
 

@@ -137,9 +137,7 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 		Logger: k.log.With("component", "accounts"),
 	})
 	k.keys = keys
-	rec.OnUserDisabled(func(ctx context.Context, q store.Querier, userID string) error {
-		return k.Accounts.EndUserSessions(ctx, q, userID, "user disabled")
-	})
+	rec.OnUserUpdate(k.Accounts.UserUpdated)
 	k.metrics = metrics.New(k.db.Stats)
 	jwks := func() ([]byte, error) { return []byte(`{"keys":[]}`), nil }
 	if keys != nil {

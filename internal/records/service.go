@@ -35,9 +35,9 @@ type Service struct {
 	limits access.Limits
 	log    *slog.Logger
 
-	// onDisable runs in the transaction that disables a user (sessions end
-	// with it). Set once at start-up by OnUserDisabled.
-	onDisable func(ctx context.Context, q store.Querier, userID string) error
+	// onUserUpdate runs in the transaction that changes a user's system
+	// fields (disabled, email, verified). Set once at start-up.
+	onUserUpdate func(ctx context.Context, q store.Querier, userID string, changed map[string]any) error
 
 	schemaMu sync.Mutex // serialises schema changes in this process
 	mu       sync.RWMutex
@@ -212,10 +212,12 @@ func placeholders(n int) string {
 	return strings.Repeat("?, ", n-1) + "?"
 }
 
-// OnUserDisabled sets what runs, inside the writing transaction, when a
-// superuser disables a user. Call it before serving.
-func (s *Service) OnUserDisabled(fn func(ctx context.Context, q store.Querier, userID string) error) {
-	s.onDisable = fn
+// OnUserUpdate sets what runs, inside the writing transaction, when a
+// superuser changes a user's system fields; changed holds the new values of
+// those among disabled, email and verified that the update sets. Call it
+// before serving.
+func (s *Service) OnUserUpdate(fn func(ctx context.Context, q store.Querier, userID string, changed map[string]any) error) {
+	s.onUserUpdate = fn
 }
 
 // User returns a user record without applying any rule; identity loading

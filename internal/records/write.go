@@ -297,9 +297,17 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 		if err := s.checkRelations(ctx, q, caller, c, vals); err != nil {
 			return err
 		}
-		if c.Name == "users" && vals["disabled"] == true && s.onDisable != nil {
-			if err := s.onDisable(ctx, q, id); err != nil {
-				return err
+		if c.Name == "users" && s.onUserUpdate != nil {
+			changed := map[string]any{}
+			for _, name := range []string{"disabled", "email", "verified"} {
+				if v, ok := vals[name]; ok {
+					changed[name] = v
+				}
+			}
+			if len(changed) > 0 {
+				if err := s.onUserUpdate(ctx, q, id, changed); err != nil {
+					return err
+				}
 			}
 		}
 		rec, err = s.reload(ctx, q, c, id)
