@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keep-dev/keep/internal/access"
@@ -105,7 +106,13 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
+
+	background chan struct{} // slots for work after the response
+	pending    sync.WaitGroup
 }
+
+// maxBackground bounds the email requests finishing after their response.
+const maxBackground = 16
 
 // New returns the accounts service.
 func New(d Deps) *Service {
@@ -116,7 +123,8 @@ func New(d Deps) *Service {
 		d.Now = time.Now
 	}
 	return &Service{db: d.DB, records: d.Records, hasher: d.Hasher, tokens: d.Tokens, mailer: d.Mailer,
-		box: d.Box, cfg: d.Config.withDefaults(), log: d.Logger, now: d.Now}
+		box: d.Box, cfg: d.Config.withDefaults(), log: d.Logger, now: d.Now,
+		background: make(chan struct{}, maxBackground)}
 }
 
 // Policy adapts a Hasher and a minimum length to records.PasswordHasher.

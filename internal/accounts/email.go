@@ -39,14 +39,49 @@ func errBadLink() error {
 // not verified yet and is not disabled. It answers the same (nil) in every
 // case, so it does not tell whether an account exists.
 func (s *Service) RequestVerification(ctx context.Context, email string) error {
-	return s.requestToken(ctx, email, tokenVerify)
+	return s.requestLater(ctx, email, tokenVerify)
 }
 
 // RequestReset mails a password reset link if the account exists and is not
 // disabled. It answers the same (nil) in every case.
 func (s *Service) RequestReset(ctx context.Context, email string) error {
-	return s.requestToken(ctx, email, tokenReset)
+	return s.requestLater(ctx, email, tokenReset)
 }
+
+// requestLater answers at once and does the work after the response, so
+// that the answer takes the same time whether or not the account exists:
+// only a real account's transaction writes and syncs to disk, which a
+// caller could otherwise time. At most maxBackground requests run at once;
+// past that the work runs in the request (under a flood the timing signal
+// is lost in the queueing anyway, and nothing is dropped).
+func (s *Service) requestLater(ctx context.Context, email, kind string) error {
+	if s.mailer == nil {
+		return ErrMailNotConfigured
+	}
+	ctx = context.WithoutCancel(ctx)
+	run := func() {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := s.requestToken(ctx, email, kind); err != nil {
+			s.log.Error("email request failed", "kind", kind, "err", err)
+		}
+	}
+	select {
+	case s.background <- struct{}{}:
+		s.pending.Add(1)
+		go func() {
+			defer func() { <-s.background; s.pending.Done() }()
+			run()
+		}()
+	default:
+		run()
+	}
+	return nil
+}
+
+// Wait blocks until work started after a response (email requests) is
+// done. Tests and shutdown use it.
+func (s *Service) Wait() { s.pending.Wait() }
 
 // requestToken issues a token of kind for the account of email and queues
 // its mail in the same transaction, so a token exists exactly when its mail

@@ -73,6 +73,7 @@ var tokenInMail = regexp.MustCompile(`#token=([A-Za-z0-9_-]{43})\b`)
 
 // mails delivers due mail and returns the new messages: recipient → token.
 func (e *emailEnv) mails() map[string][]string {
+	e.acc.Wait()
 	e.t.Helper()
 	if _, err := e.outbox.DeliverDue(context.Background()); err != nil {
 		e.t.Fatal(err)

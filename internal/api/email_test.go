@@ -23,6 +23,7 @@ var mailToken = regexp.MustCompile(`#token=([A-Za-z0-9_-]{43})\b`)
 // the same file sink directory, delivers what the app queued.
 func (h *harness) deliverMail(ob *mail.Outbox, seen map[string]bool) map[string][]string {
 	h.t.Helper()
+	h.keep.Accounts.Wait() // requests finish their work after answering
 	if _, err := ob.DeliverDue(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}

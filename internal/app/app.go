@@ -180,7 +180,12 @@ func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
 }
 
 // Close closes the store.
-func (k *Keep) Close() error { return k.db.Close() }
+func (k *Keep) Close() error {
+	if k.Accounts != nil {
+		k.Accounts.Wait() // email requests still finishing after their response
+	}
+	return k.db.Close()
+}
 
 // Describe turns a service error into a message for a terminal: validation
 // problems are listed, other errors keep their text.
