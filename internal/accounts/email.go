@@ -58,6 +58,15 @@ func (s *Service) requestLater(ctx context.Context, email, kind string) error {
 	if s.mailer == nil {
 		return ErrMailNotConfigured
 	}
+	// Per identifier, whether or not the account exists: every request
+	// counts, so one address cannot be flooded with mail.
+	lockID := kind + ":" + NormaliseEmail(email)
+	if err := s.loginAllowed(ctx, lockID); err != nil {
+		return err
+	}
+	if err := s.loginFailed(ctx, lockID); err != nil {
+		return err
+	}
 	ctx = context.WithoutCancel(ctx)
 	run := func() {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

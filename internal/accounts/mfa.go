@@ -327,6 +327,17 @@ func (s *Service) VerifyMFA(ctx context.Context, mfaToken, code, recoveryCode st
 		userID string
 		failed bool
 	)
+	// Besides the attempts per challenge, wrong codes count per user:
+	// someone who knows the password cannot log in again and again for
+	// fresh guesses. Checked before the transaction: inside it, a second
+	// connection per request could exhaust the pool.
+	if err := s.db.QueryRow(ctx, `SELECT user_id FROM _keep_tokens WHERE hash = ? AND kind = 'mfa'`, th).Scan(&userID); err == nil {
+		if err := s.loginAllowed(ctx, mfaLockID(userID)); err != nil {
+			return LoginResult{}, err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return LoginResult{}, fmt.Errorf("mfa: %w", err)
+	}
 	err := s.db.Tx(ctx, func(q store.Querier) error {
 		failed = false
 		err := q.QueryRow(ctx, `SELECT user_id FROM _keep_tokens WHERE hash = ? AND kind = 'mfa' AND used_at IS NULL AND expires_at > ?`+s.mfaForUpdate(),
@@ -369,14 +380,20 @@ func (s *Service) VerifyMFA(ctx context.Context, mfaToken, code, recoveryCode st
 			mfaFailureHashes(th)...)
 		return err
 	})
-	if errors.Is(err, ErrUnauthenticated) {
+	if errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrTooManyAttempts) {
 		return LoginResult{}, err
 	}
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("mfa: %w", err)
 	}
 	if failed {
+		if err := s.loginFailed(ctx, mfaLockID(userID)); err != nil {
+			return LoginResult{}, err
+		}
 		return LoginResult{}, errMFAWrongCode
+	}
+	if err := s.loginSucceeded(ctx, mfaLockID(userID)); err != nil {
+		return LoginResult{}, err
 	}
 	return s.startSession(ctx, userID, client)
 }
@@ -528,3 +545,7 @@ func recoveryCodeHash(userID, norm string) string {
 	sum := sha256.Sum256([]byte("keep-recovery:" + userID + ":" + norm))
 	return hex.EncodeToString(sum[:])
 }
+
+// mfaLockID is the lockout identifier of a user's second factor; "mfa:"
+// cannot collide with an email, which the login lockout keys on.
+func mfaLockID(userID string) string { return "mfa:" + userID }
