@@ -25,6 +25,9 @@ var (
 	// ErrUnauthenticated means a bearer token was presented but is not valid
 	// or its user no longer exists.
 	ErrUnauthenticated = errors.New("invalid or expired token")
+	// ErrNotImplemented answers a feature this server was built without
+	// (signing-key rotation in a process that issues no tokens).
+	ErrNotImplemented = errors.New("not implemented by this server")
 )
 
 // Config holds the identity settings; zero values take the defaults noted.

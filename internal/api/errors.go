@@ -93,7 +93,7 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Msg: "too many attempts; try again later",
 			RetryAfter: rl.RetryAfter, Err: err}
 	case errors.Is(err, accounts.ErrNotImplemented):
-		return pick(http.StatusNotImplemented, "not_implemented", "not implemented yet")
+		return pick(http.StatusNotImplemented, "not_implemented", "not implemented by this server")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrBusy):
 		return pick(http.StatusServiceUnavailable, "unavailable", "the server is busy; try again shortly")
 	}
