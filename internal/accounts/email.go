@@ -279,6 +279,11 @@ func (s *Service) ConfirmReset(ctx context.Context, token, newPassword string) e
 			records.TimeArg(d, now), userID, tokenReset); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
+		// The owner has proved the mailbox: a lock an attacker keeps on the
+		// email must not keep them out, so the reset lifts it.
+		if _, err := q.Exec(ctx, `DELETE FROM _keep_login_attempts WHERE identifier = ?`, lockKey(NormaliseEmail(email))); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
 		return s.EndUserSessions(ctx, q, userID, "password reset")
 	})
 }
