@@ -129,7 +129,14 @@ func (s *Service) requestToken(ctx context.Context, email, kind string) error {
 			id, addr           string
 			verified, disabled any
 		)
-		err := q.QueryRow(ctx, `SELECT id, email, verified, disabled FROM c_users WHERE email = ?`, ident).
+		// On PostgreSQL the user row is locked, so concurrent requests for
+		// one account run one after the other and only the last token stays
+		// valid (SQLite's single writer does the same).
+		lock := ""
+		if d == store.Postgres {
+			lock = " FOR UPDATE"
+		}
+		err := q.QueryRow(ctx, `SELECT id, email, verified, disabled FROM c_users WHERE email = ?`+lock, ident).
 			Scan(&id, &addr, &verified, &disabled)
 		found := err == nil
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
