@@ -72,7 +72,6 @@ const (
 // refresh tokens (see records.TimeArg).
 const sessionTimeLayout = "2006-01-02T15:04:05.000Z"
 
-
 // ErrRefreshRace is the answer to a refresh token presented again within
 // the grace window of its first use: the session lives on, and the client
 // should use the tokens the first refresh returned.
