@@ -132,3 +132,26 @@ func TestHashUpgradesOnLogin(t *testing.T) {
 		}
 	})
 }
+
+// TestSignupIsLimitedPerAddress: repeated signups for one address answer
+// 429 past the limit, taken or not.
+func TestSignupIsLimitedPerAddress(t *testing.T) {
+	enginetest.Each(t, func(t *testing.T, open func(testing.TB) store.DB) {
+		e := newEmailEnv(t, open(t), accounts.Config{LoginMaxFailures: 2})
+		ctx := context.Background()
+		body := records.Body{"email": jsonValue("erin@example.com"), "password": jsonValue("erin password 1")}
+		if _, err := e.acc.Signup(ctx, body); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.acc.Signup(ctx, body); !errors.Is(err, records.ErrConflict) {
+			t.Fatalf("second signup: %v", err)
+		}
+		if _, err := e.acc.Signup(ctx, body); !errors.Is(err, accounts.ErrTooManyAttempts) {
+			t.Fatalf("third signup: %v", err)
+		}
+		other := records.Body{"email": jsonValue("frank@example.com"), "password": jsonValue("frank password 1")}
+		if _, err := e.acc.Signup(ctx, other); err != nil {
+			t.Fatalf("another address: %v", err)
+		}
+	})
+}

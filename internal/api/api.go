@@ -23,7 +23,6 @@ type Records interface {
 	Update(ctx context.Context, c records.Caller, coll, id string, body records.Body) (records.Record, error)
 	Delete(ctx context.Context, c records.Caller, coll, id string) error
 	List(ctx context.Context, c records.Caller, coll string, opt records.ListOptions) (*records.Page, error)
-	Signup(ctx context.Context, body records.Body) (records.Record, error)
 }
 
 // Accounts is what the API needs of the accounts service.
@@ -31,6 +30,7 @@ type Accounts interface {
 	Login(ctx context.Context, email, password string, client accounts.ClientInfo) (accounts.LoginResult, error)
 	Authenticate(ctx context.Context, token string, client accounts.ClientInfo) (records.Caller, error)
 	Me(ctx context.Context, c records.Caller) (records.Record, error)
+	Signup(ctx context.Context, body records.Body) (records.Record, error)
 
 	Refresh(ctx context.Context, refreshToken string, client accounts.ClientInfo) (accounts.LoginResult, error)
 	Logout(ctx context.Context, c records.Caller) error

@@ -53,7 +53,7 @@ func (a *API) signup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.records.Signup(r.Context(), body)
+	rec, err := a.accounts.Signup(r.Context(), body)
 	if err != nil {
 		return err
 	}
