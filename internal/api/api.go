@@ -121,6 +121,7 @@ func (a *API) routes() []route {
 		{"GET /healthz", a.healthz},
 		{"GET /readyz", a.readyz},
 		{"GET /metrics", a.metricsRoute},
+		{"GET /debug/pprof/{name}", a.profile},
 		{"GET /.well-known/jwks.json", a.jwksRoute},
 		{"GET /api/openapi.json", a.openapi},
 

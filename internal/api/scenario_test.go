@@ -439,6 +439,14 @@ func TestScenarios(t *testing.T) {
 				t.Fatalf("metrics: %d %s", r.status, r.body)
 			}
 		})
+		t.Run("pprof is superuser only", func(t *testing.T) {
+			h.expect(h.do("", "GET", "/debug/pprof/heap", nil), 401, "unauthorized")
+			h.expect(h.do("alice", "GET", "/debug/pprof/heap", nil), 403, "forbidden")
+			h.expect(h.do("admin", "GET", "/debug/pprof/nope", nil), 404, "not_found")
+			if r := h.do("admin", "GET", "/debug/pprof/heap", nil); r.status != 200 || len(r.body) == 0 {
+				t.Fatalf("heap profile: %d", r.status)
+			}
+		})
 		t.Run("no secret in any log line", func(t *testing.T) {
 			logs := h.logs.String()
 			if !strings.Contains(logs, `"request_id"`) {
