@@ -25,6 +25,10 @@ const (
 // base64url characters.
 const emailTokenBytes = 32
 
+// mailCooldown is the least time between two mails of one kind to one
+// address.
+const mailCooldown = time.Minute
+
 // ErrMailNotConfigured is returned by the mail flows when the service has no
 // Mailer. It is the same for every email, so it reveals nothing.
 var ErrMailNotConfigured = errors.New("accounts: mail is not configured")
@@ -57,15 +61,6 @@ func (s *Service) RequestReset(ctx context.Context, email string) error {
 func (s *Service) requestLater(ctx context.Context, email, kind string) error {
 	if s.mailer == nil {
 		return ErrMailNotConfigured
-	}
-	// Per identifier, whether or not the account exists: every request
-	// counts, so one address cannot be flooded with mail.
-	lockID := kind + ":" + NormaliseEmail(email)
-	if err := s.loginAllowed(ctx, lockID); err != nil {
-		return err
-	}
-	if err := s.loginFailed(ctx, lockID); err != nil {
-		return err
 	}
 	ctx = context.WithoutCancel(ctx)
 	run := func() {
@@ -143,6 +138,19 @@ func (s *Service) requestToken(ctx context.Context, email, kind string) error {
 			return fmt.Errorf("%s request: %w", kind, err)
 		}
 		eligible := found && !truthy(disabled) && (kind != tokenVerify || !truthy(verified))
+		// One mail per address and kind per mailCooldown: an address cannot
+		// be flooded, and — unlike a lock — the owner can always get a link
+		// (the newest one, still valid, is in the mailbox).
+		var recent int
+		if eligible {
+			if err := q.QueryRow(ctx, `SELECT count(*) FROM _keep_tokens WHERE user_id = ? AND kind = ? AND created > ?`,
+				id, kind, records.TimeArg(d, now.Add(-mailCooldown))).Scan(&recent); err != nil {
+				return fmt.Errorf("%s request: %w", kind, err)
+			}
+			if recent > 0 {
+				return nil
+			}
+		}
 		if !eligible {
 			id = "" // the invalidation below then matches nothing
 		}
@@ -288,7 +296,16 @@ func (s *Service) ConfirmReset(ctx context.Context, token, newPassword string) e
 		}
 		// The owner has proved the mailbox: a lock an attacker keeps on the
 		// email must not keep them out, so the reset lifts it.
-		if _, err := q.Exec(ctx, `DELETE FROM _keep_login_attempts WHERE identifier = ?`, lockKey(NormaliseEmail(email))); err != nil {
+		if _, err := q.Exec(ctx, `DELETE FROM _keep_login_attempts WHERE identifier = ?`, lockKey(loginLockID(NormaliseEmail(email)))); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+		// Account recovery: whoever held the old credentials loses every way
+		// in — sessions, pending second-factor challenges and API keys.
+		if err := dropChallenges(ctx, q, userID); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+		if _, err := q.Exec(ctx, `UPDATE _keep_api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`,
+			records.TimeArg(d, now), userID); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
 		return s.EndUserSessions(ctx, q, userID, "password reset")

@@ -96,7 +96,7 @@ func (e *lockoutEnv) row(t *testing.T, ident string) (failures, lockCount int, l
 	t.Helper()
 	var until any
 	err := e.db.QueryRow(context.Background(), `SELECT failures, lock_count, locked_until FROM _keep_login_attempts WHERE identifier = ?`,
-		lockKey(ident)).Scan(&failures, &lockCount, &until)
+		lockKey(loginLockID(ident))).Scan(&failures, &lockCount, &until)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, 0, time.Time{}, false
 	}
@@ -244,7 +244,7 @@ func TestLockoutWindow(t *testing.T) {
 			}
 			idents = append(idents, id)
 		}
-		if diff := cmp.Diff([]string{"third@example.com"}, idents); diff != "" {
+		if diff := cmp.Diff([]string{"login:third@example.com"}, idents); diff != "" {
 			t.Fatalf("rows after pruning (-want +got):\n%s", diff)
 		}
 	})

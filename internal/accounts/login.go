@@ -44,56 +44,95 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		return LoginResult{}, errors.New("accounts: no token issuer configured")
 	}
 	ident := NormaliseEmail(email)
-	if err := s.loginAllowed(ctx, ident); err != nil {
+	lockID := loginLockID(ident)
+	if err := s.loginAllowed(ctx, lockID); err != nil {
 		return LoginResult{}, err
 	}
-	id, ok, err := s.checkPassword(ctx, ident, password)
+	id, hash, ok, err := s.checkPassword(ctx, ident, password)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if !ok {
-		if err := s.loginFailed(ctx, ident); err != nil {
+		if err := s.loginFailed(ctx, lockID); err != nil {
 			return LoginResult{}, err
 		}
 		return LoginResult{}, ErrInvalidCredentials
 	}
-	if err := s.loginSucceeded(ctx, ident); err != nil {
+	if err := s.loginSucceeded(ctx, lockID); err != nil {
 		return LoginResult{}, err
 	}
-	if token, required, err := s.mfaChallenge(ctx, id); err != nil {
+	if token, required, err := s.mfaChallenge(ctx, id, hash); err != nil {
 		return LoginResult{}, err
 	} else if required {
 		return LoginResult{MFARequired: true, MFAToken: token}, nil
 	}
-	return s.startSession(ctx, id, client)
+	return s.startSession(ctx, id, client, hash)
+}
+
+// loginLockID is the lockout identifier of password logins. The prefix keeps
+// what a client types apart from the other counters ("mfa:…", "reset:…"),
+// so no login can spend another flow's attempts.
+func loginLockID(ident string) string { return "login:" + ident }
+
+// errCredentialsChanged stops a login whose password was changed or reset
+// between the check and the new session: the session must not outlive the
+// change that was meant to end it.
+var errCredentialsChanged = ErrInvalidCredentials
+
+// stillValid checks, inside a transaction, that userID still has the
+// password hash a login verified and is not disabled; on PostgreSQL it holds
+// the row until commit, so a concurrent change waits for this session and
+// then ends it.
+func (s *Service) stillValid(ctx context.Context, q store.Querier, userID, hash string) error {
+	if hash == "" {
+		return nil
+	}
+	lock := ""
+	if s.db.Dialect() == store.Postgres {
+		lock = " FOR SHARE"
+	}
+	var current string
+	var disabled any
+	err := q.QueryRow(ctx, `SELECT password_hash, disabled FROM c_users WHERE id = ?`+lock, userID).Scan(&current, &disabled)
+	if errors.Is(err, store.ErrNotFound) {
+		return errCredentialsChanged
+	}
+	if err != nil {
+		return err
+	}
+	if current != hash || truthy(disabled) {
+		return errCredentialsChanged
+	}
+	return nil
 }
 
 // checkPassword reports whether password is the one of the enabled account
 // ident, in the same time whether or not the account exists.
-func (s *Service) checkPassword(ctx context.Context, ident, password string) (id string, ok bool, err error) {
+func (s *Service) checkPassword(ctx context.Context, ident, password string) (id, hash string, ok bool, err error) {
 	// No stored email is longer or holds a NUL (which PostgreSQL refuses to
 	// compare): answer as for an unknown account, in the same time.
 	if len(ident) > 254 || len(password) > auth.MaxPasswordLen*4 || strings.IndexByte(ident, 0) >= 0 {
-		return "", false, s.hasher.Equalize(ctx)
+		return "", "", false, s.hasher.Equalize(ctx)
 	}
-	var hash string
 	var disabled any
 	err = s.db.QueryRow(ctx, `SELECT id, password_hash, disabled FROM c_users WHERE email = ?`, ident).Scan(&id, &hash, &disabled)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", false, s.hasher.Equalize(ctx)
+		return "", "", false, s.hasher.Equalize(ctx)
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("login: %w", err)
+		return "", "", false, fmt.Errorf("login: %w", err)
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, hash, password)
 	if err != nil {
-		return "", false, fmt.Errorf("login: %w", err)
+		return "", "", false, fmt.Errorf("login: %w", err)
 	}
 	if ok && rehash {
-		s.upgradeHash(ctx, id, password)
+		if h, upgraded := s.upgradeHash(ctx, id, hash, password); upgraded {
+			hash = h
+		}
 	}
 	// A disabled account fails like a wrong password, after the same work.
-	return id, ok && !truthy(disabled), nil
+	return id, hash, ok && !truthy(disabled), nil
 }
 
 func truthy(v any) bool { return v == true || v == int64(1) }
@@ -125,15 +164,18 @@ func (s *Service) Authenticate(ctx context.Context, token string, client ClientI
 
 // upgradeHash re-hashes a password whose stored parameters are weaker than
 // the current ones. A failure is logged, never fatal to the login.
-func (s *Service) upgradeHash(ctx context.Context, id, password string) {
+func (s *Service) upgradeHash(ctx context.Context, id, old, password string) (string, bool) {
 	h, err := s.hasher.Hash(ctx, password)
+	var n int64
 	if err == nil {
 		err = s.db.Tx(ctx, func(q store.Querier) error {
-			_, err := q.Exec(ctx, `UPDATE c_users SET password_hash = ? WHERE id = ?`, h, id)
+			// Only over the hash just verified: a concurrent change wins.
+			n, err = q.Exec(ctx, `UPDATE c_users SET password_hash = ? WHERE id = ? AND password_hash = ?`, h, id, old)
 			return err
 		})
 	}
 	if err != nil {
 		s.log.Warn("password hash upgrade failed", "user", id, "err", err)
 	}
+	return h, err == nil && n == 1
 }

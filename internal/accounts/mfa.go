@@ -226,13 +226,19 @@ func (s *Service) DisableTOTP(ctx context.Context, c records.Caller, password st
 	if err := mfaCaller(c); err != nil {
 		return err
 	}
-	var hash string
-	err := s.db.QueryRow(ctx, `SELECT password_hash FROM c_users WHERE id = ?`, c.Auth.ID).Scan(&hash)
+	var hash, email string
+	err := s.db.QueryRow(ctx, `SELECT password_hash, email FROM c_users WHERE id = ?`, c.Auth.ID).Scan(&hash, &email)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrUnauthenticated
 	}
 	if err != nil {
 		return fmt.Errorf("disable TOTP: %w", err)
+	}
+	// Wrong passwords here count like wrong logins: a stolen token must not
+	// become a free password oracle.
+	lockID := loginLockID(NormaliseEmail(email))
+	if err := s.loginAllowed(ctx, lockID); err != nil {
+		return err
 	}
 	hctx, cancel := context.WithTimeout(ctx, HashWait)
 	defer cancel()
@@ -241,7 +247,13 @@ func (s *Service) DisableTOTP(ctx context.Context, c records.Caller, password st
 		return fmt.Errorf("disable TOTP: %w", err)
 	}
 	if !ok {
+		if err := s.loginFailed(ctx, lockID); err != nil {
+			return err
+		}
 		return errMFAPassword
+	}
+	if err := s.loginSucceeded(ctx, lockID); err != nil {
+		return err
 	}
 	return s.db.Tx(ctx, func(q store.Querier) error {
 		n, err := q.Exec(ctx, `DELETE FROM _keep_mfa_totp WHERE user_id = ?`, c.Auth.ID)
@@ -263,7 +275,9 @@ func (s *Service) DisableTOTP(ctx context.Context, c records.Caller, password st
 
 // mfaChallenge answers whether userID must pass a second factor, and the
 // challenge token for it.
-func (s *Service) mfaChallenge(ctx context.Context, userID string) (token string, required bool, err error) {
+// wantHash is the password hash the login verified; the challenge is refused
+// if it changed since (see stillValid).
+func (s *Service) mfaChallenge(ctx context.Context, userID, wantHash string) (token string, required bool, err error) {
 	var confirmed any
 	err = s.db.QueryRow(ctx, `SELECT confirmed_at FROM _keep_mfa_totp WHERE user_id = ?`, userID).Scan(&confirmed)
 	if errors.Is(err, store.ErrNotFound) {
@@ -283,6 +297,9 @@ func (s *Service) mfaChallenge(ctx context.Context, userID string) (token string
 	now := s.now()
 	d := s.db.Dialect()
 	err = s.db.Tx(ctx, func(q store.Querier) error {
+		if err := s.stillValid(ctx, q, userID, wantHash); err != nil {
+			return err
+		}
 		// Expired challenges of this user go as new ones come, so the
 		// table does not grow with abandoned logins.
 		if _, err := q.Exec(ctx, `DELETE FROM _keep_tokens WHERE user_id = ? AND kind IN ('mfa', 'mfa_fail') AND expires_at <= ?`,
@@ -293,6 +310,9 @@ func (s *Service) mfaChallenge(ctx context.Context, userID string) (token string
 			mfaTokenHash(token), userID, records.TimeArg(d, now), records.TimeArg(d, now.Add(s.cfg.MFATTL)))
 		return err
 	})
+	if errors.Is(err, errCredentialsChanged) {
+		return "", false, err
+	}
 	if err != nil {
 		return "", false, fmt.Errorf("mfa: store challenge: %w", err)
 	}
@@ -395,7 +415,7 @@ func (s *Service) VerifyMFA(ctx context.Context, mfaToken, code, recoveryCode st
 	if err := s.loginSucceeded(ctx, mfaLockID(userID)); err != nil {
 		return LoginResult{}, err
 	}
-	return s.startSession(ctx, userID, client)
+	return s.startSession(ctx, userID, client, "")
 }
 
 // acceptTOTP checks code against userID's confirmed secret and, when it

@@ -169,7 +169,9 @@ func (s *Service) liveArgs(now time.Time) []any {
 }
 
 // startSession creates a session for userID and returns its first tokens.
-func (s *Service) startSession(ctx context.Context, userID string, client ClientInfo) (LoginResult, error) {
+// wantHash, when not empty, is the password hash the login verified: the
+// session is refused if it changed since (see stillValid).
+func (s *Service) startSession(ctx context.Context, userID string, client ClientInfo, wantHash string) (LoginResult, error) {
 	if s.tokens == nil {
 		return LoginResult{}, errors.New("accounts: no token issuer configured")
 	}
@@ -179,6 +181,9 @@ func (s *Service) startSession(ctx context.Context, userID string, client Client
 	}
 	sid, now := ids.New(), s.clock()
 	err = s.db.Tx(ctx, func(q store.Querier) error {
+		if err := s.stillValid(ctx, q, userID, wantHash); err != nil {
+			return err
+		}
 		if _, err := q.Exec(ctx, `INSERT INTO _keep_sessions (id, user_id, created, last_used, expires_at, ip, user_agent)
 VALUES (?, ?, ?, ?, ?, ?, ?)`, sid, userID, s.timeArg(now), s.timeArg(now), s.timeArg(now.Add(s.cfg.SessionLifetime)),
 			client.IP, client.UserAgent); err != nil {
@@ -188,6 +193,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`, sid, userID, s.timeArg(now), s.timeArg(now), s.ti
 			hash, sid, s.timeArg(now))
 		return err
 	})
+	if errors.Is(err, errCredentialsChanged) {
+		return LoginResult{}, err
+	}
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("start session: %w", err)
 	}
@@ -407,6 +415,9 @@ func (s *Service) DeleteSession(ctx context.Context, c records.Caller, id string
 	if c.Anonymous() {
 		return records.ErrUnauthorized
 	}
+	if !ids.Valid(id) { // garbage (NUL, invalid UTF-8) never reaches the engine
+		return records.ErrNotFound
+	}
 	return s.db.Tx(ctx, func(q store.Querier) error {
 		n, err := s.endSessions(ctx, q, reasonDeleted, `id = ? AND user_id = ?`, id, c.Auth.ID)
 		if err == nil && n == 0 {
@@ -450,7 +461,7 @@ func (s *Service) ChangePassword(ctx context.Context, c records.Caller, current,
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	ident := NormaliseEmail(email)
+	ident := loginLockID(NormaliseEmail(email))
 	if err := s.loginAllowed(ctx, ident); err != nil {
 		return err
 	}
@@ -484,9 +495,18 @@ func (s *Service) ChangePassword(ctx context.Context, c records.Caller, current,
 		if n == 0 {
 			return ErrWrongPassword
 		}
-		_, err = s.endSessions(ctx, q, reasonPassword, `user_id = ? AND id <> ?`, c.Auth.ID, c.Session)
-		return err
+		if _, err = s.endSessions(ctx, q, reasonPassword, `user_id = ? AND id <> ?`, c.Auth.ID, c.Session); err != nil {
+			return err
+		}
+		return dropChallenges(ctx, q, c.Auth.ID)
 	})
+}
+
+// dropChallenges voids pending MFA challenges of userID: a login that passed
+// the old password must not finish after the password changed.
+func dropChallenges(ctx context.Context, q store.Querier, userID string) error {
+	_, err := q.Exec(ctx, `DELETE FROM _keep_tokens WHERE user_id = ? AND kind IN ('mfa', 'mfa_fail')`, userID)
+	return err
 }
 
 // EndUserSessions ends every live session of userID inside transaction q;

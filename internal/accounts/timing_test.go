@@ -17,8 +17,10 @@ import (
 // TestLoginTimingDoesNotRevealAccounts: with the real Argon2id parameters, a
 // login for an unknown email costs what a wrong password for a real one
 // costs (the dummy hash), so timing tells nothing. The bound is loose — a
-// factor of 1.5 between medians of interleaved runs — because it guards
-// against a missing hash (a 100× difference), not against noise.
+// factor of 2 between the fastest of interleaved runs (the minimum, not the
+// median: it is what the work costs when nothing else runs, so a loaded CI
+// machine does not make it flaky) — because it guards against a missing
+// hash (a 100× difference), not against noise.
 func TestLoginTimingDoesNotRevealAccounts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("times real Argon2id hashes")
@@ -55,15 +57,14 @@ func TestLoginTimingDoesNotRevealAccounts(t *testing.T) {
 		}
 		var known, unknown []time.Duration
 		timeLogin("alice@example.com") // warm up caches and pools
-		for range 9 {
+		for range 15 {
 			known = append(known, timeLogin("alice@example.com"))
 			unknown = append(unknown, timeLogin("nobody@example.com"))
 		}
-		median := func(ds []time.Duration) time.Duration { slices.Sort(ds); return ds[len(ds)/2] }
-		k, u := median(known), median(unknown)
-		if ratio := float64(max(k, u)) / float64(min(k, u)); ratio > 1.5 {
-			t.Fatalf("median login: known email %v, unknown %v (ratio %.2f)", k, u, ratio)
+		k, u := slices.Min(known), slices.Min(unknown)
+		if ratio := float64(max(k, u)) / float64(min(k, u)); ratio > 2 {
+			t.Fatalf("fastest login: known email %v, unknown %v (ratio %.2f)", k, u, ratio)
 		}
-		t.Logf("median wrong-password login: known %v, unknown %v", k, u)
+		t.Logf("fastest wrong-password login: known %v, unknown %v", k, u)
 	})
 }
