@@ -10,6 +10,17 @@ type exprCase struct {
 	src  string
 	want []string // ids matched for sampleUser
 	anon []string // ids matched for the anonymous caller; nil: not checked
+	// req, when set, is the request both callers are bound with
+	// (BindRequest); otherwise Bind is used.
+	req *Request
+}
+
+// bind binds p for a caller as the case says.
+func (tc exprCase) bind(p *Predicate, a Auth) (string, []any, error) {
+	if tc.req != nil {
+		return p.BindRequest(a, *tc.req)
+	}
+	return p.Bind(a)
 }
 
 var none = []string{}
@@ -127,6 +138,50 @@ var exprCases = []exprCase{
 	// JSON.
 	{name: "json_is_null", src: `meta == null`, want: []string{"r02", "r03", "r05", "r07", "r08", "r09", "r11"}},
 	{name: "json_not_null", src: `meta != null`, want: []string{"r01", "r04", "r06", "r10"}},
+
+	// Request: request.method and request.body are request-time values.
+	{name: "req_method", src: `request.method == "PATCH"`, want: all, anon: all, req: &sampleRequest},
+	{name: "req_method_unset", src: `request.method == "PATCH"`, want: none, anon: none},
+	{name: "req_method_or_owner", src: `request.method == "GET" || owner == auth.id`, want: []string{"r01", "r04", "r07", "r10"}, anon: none, req: &sampleRequest},
+	{name: "req_has_status_or_editor", src: `!has(request.body.status) || "editor" in auth.roles`, want: all, anon: none, req: &sampleRequest},
+	{name: "req_has_status_unset", src: `!has(request.body.status) || "editor" in auth.roles`, want: all, anon: all},
+	{name: "req_has_missing", src: `has(request.body.nope)`, want: none, anon: none, req: &sampleRequest},
+	{name: "req_has_null_value", src: `has(request.body.cleared)`, want: all, req: &sampleRequest},
+	{name: "req_has_nested", src: `has(request.body.meta.a) && public`, want: []string{"r01", "r04", "r06", "r08", "r10"}, req: &sampleRequest},
+	{name: "req_body_index", src: `request.body["status"] == "draft" && views > 500`, want: []string{"r01", "r08"}, req: &sampleRequest},
+	{name: "req_body_text", src: `title == request.body.title`, want: []string{"r06"}, req: &sampleRequest},
+	{name: "req_body_number", src: `views == request.body.views`, want: []string{"r10"}, req: &sampleRequest},
+	{name: "req_body_list", src: `owner in request.body.owners`, want: []string{"r02", "r06", "r08"}, req: &sampleRequest},
+	{name: "req_guarded_missing", src: `has(request.body.nope) && title == request.body.nope`, want: none, req: &sampleRequest},
+	{name: "req_guard_absorbs_error", src: `!has(request.body.nope) || title == request.body.nope`, want: all, req: &sampleRequest},
+	{name: "has_auth", src: `has(auth.team)`, want: all, anon: none},
+	{name: "has_auth_fixed", src: `has(auth.id)`, want: all, anon: all},
+
+	// Relation traversal: owner.team reads the team of the owner's user.
+	{name: "trav_eq_auth", src: `owner.team == auth.team`, want: []string{"r01", "r04", "r06", "r07", "r10"}, anon: none},
+	{name: "trav_eq_literal", src: `owner.team == "b"`, want: []string{"r02", "r08"}},
+	{name: "trav_is_null", src: `owner.team == null`, want: []string{"r03", "r05", "r09", "r11"}},
+	{name: "trav_not_null", src: `owner.team != null`, want: []string{"r01", "r02", "r04", "r06", "r07", "r08", "r10"}},
+	{name: "trav_not", src: `!(owner.team == "a")`, want: []string{"r02", "r03", "r05", "r08", "r09", "r11"}},
+	{name: "trav_ne", src: `owner.team != "a"`, want: []string{"r02", "r08"}},
+	{name: "trav_number", src: `owner.rank > 2`, want: []string{"r01", "r04", "r07", "r10", "r11"}},
+	{name: "trav_bool", src: `owner.admin`, want: []string{"r01", "r04", "r07", "r10"}},
+	{name: "trav_bool_not", src: `!owner.admin`, want: []string{"r02", "r03", "r05", "r06", "r08", "r09", "r11"}},
+	{name: "trav_date", src: `owner.joined < timestamp("2024-06-01T00:00:00Z")`, want: []string{"r01", "r02", "r04", "r07", "r08", "r10"}},
+	{name: "trav_list_has", src: `"go" in owner.skills`, want: []string{"r01", "r04", "r07", "r10", "r11"}},
+	{name: "trav_list_size", src: `size(owner.skills) == 0`, want: []string{"r02", "r08"}},
+	{name: "trav_text_order", src: `owner.title < "H"`, want: []string{"r02", "r08"}},
+	{name: "trav_starts_with", src: `owner.title.startsWith("Go")`, want: []string{"r02", "r08"}},
+	{name: "trav_in_literal", src: `owner.team in ["a", "c"]`, want: []string{"r01", "r04", "r06", "r07", "r10"}},
+	{name: "trav_json_null", src: `owner.bio == null`, want: []string{"r02", "r03", "r05", "r06", "r08", "r09", "r11"}},
+	{name: "trav_same_column_name", src: `owner.manager == owner`, want: []string{"r11"}},
+	{name: "trav_vs_own_column", src: `owner.title.contains(title)`, want: none},
+	{name: "trav_two_relations", src: `owner.team == editor.team`, want: []string{"r06", "r07", "r10"}},
+	{name: "trav_id", src: `owner.id == "u1"`, want: []string{"r01", "r04", "r07", "r10"}},
+	{name: "trav_id_null", src: `owner.id == null`, want: []string{"r03", "r09"}},
+	{name: "trav_or_owner", src: `owner == auth.id || owner.team == auth.team`, want: []string{"r01", "r04", "r06", "r07", "r10"}, anon: none},
+	{name: "trav_signed_in", src: `auth.id != "" && owner.team == auth.team`, want: []string{"r01", "r04", "r06", "r07", "r10"}, anon: none},
+	{name: "trav_and_request", src: `owner.team == auth.team && (!has(request.body.status) || "editor" in auth.roles)`, want: []string{"r01", "r04", "r06", "r07", "r10"}, anon: none, req: &sampleRequest},
 }
 
 // bindErrorCases compile, but Bind must refuse them for the caller.
@@ -141,6 +196,8 @@ var bindErrorCases = []struct {
 	{"missing_bool", `auth.verified`, anonymous},
 	{"number_against_text", `title == auth.level`, sampleUser},
 	{"eval_error", `views > auth.level + auth.name`, sampleUser},
+	{"missing_body_key", `title == request.body.status`, sampleUser},
+	{"body_key_wrong_type", `owner.rank > request.body.title`, sampleUser},
 }
 
 // compileErrorCases must fail to compile with a *CompileError.
@@ -156,7 +213,21 @@ var compileErrorCases = []struct {
 	{"macro_exists", `tags.exists(t, t == "a")`},
 	{"macro_map", `size(tags.map(t, t)) > 0`},
 	{"macro_filter", `size(tags.filter(t, t == "a")) > 0`},
-	{"has", `has(auth.verified)`},
+	{"has_record_field", `has(meta.a)`},
+	{"has_auth_nested", `has(auth.a.b)`},
+	{"has_request", `has(request.method)`},
+	{"has_traversal", `has(owner.team)`},
+	{"request_bare", `request == null`},
+	{"request_unknown", `request.path == "/"`},
+	{"request_index", `request["method"] == "GET"`},
+	{"request_method_type", `request.method == 5`},
+	{"trav_two_levels", `owner.manager.team == "a"`},
+	{"trav_unknown_field", `owner.nope == "a"`},
+	{"trav_list", `tags.team == "a"`},
+	{"trav_no_target", `key.team == "a"`},
+	{"trav_type", `owner.rank == "a"`},
+	{"trav_json", `owner.bio == "x"`},
+	{"trav_kinds", `owner.team == views`},
 	{"arithmetic", `views + 1 > 2`},
 	{"arithmetic_negate", `-views > 2`},
 	{"ternary", `public ? views > 1 : views > 2`},

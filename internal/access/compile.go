@@ -19,6 +19,15 @@ import (
 // authVar is the name of the caller in expressions.
 const authVar = "auth"
 
+// The request in expressions: request.method and request.body are declared
+// as two qualified variables, so the checker types them (a string and a
+// map) and rejects any other request.x as an undeclared reference.
+const (
+	requestVar       = "request"
+	requestMethodVar = "request.method"
+	requestBodyVar   = "request.body"
+)
+
 // baseEnv is the CEL environment shared by every Compile: the standard
 // library, cross-type numeric ordering (views > 500 on a double field) and
 // the auth map. Building the standard library is the expensive part of
@@ -31,6 +40,8 @@ var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
 		// the error instead of showing its expansion.
 		cel.EnableMacroCallTracking(),
 		cel.Variable(authVar, cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable(requestMethodVar, cel.StringType),
+		cel.Variable(requestBodyVar, cel.MapType(cel.StringType, cel.DynType)),
 	)
 })
 
@@ -68,10 +79,47 @@ type Predicate struct {
 	// authKeys are the custom auth fields the expression names; Bind sets
 	// those the caller lacks to null.
 	authKeys []string
+	// readsRequest is set when some slot reads request.method or
+	// request.body.
+	readsRequest bool
+	traversals   []Traversal
 }
 
 // Source returns the expression the predicate was compiled from.
 func (p *Predicate) Source() string { return p.src }
+
+// ReadsRequest reports whether the expression reads request.method or
+// request.body. When it does not, Bind and BindRequest give the same result
+// for every Request, so callers need not build one.
+func (p *Predicate) ReadsRequest() bool { return p.readsRequest }
+
+// Traversal is one relation lookup a predicate makes, as owner.team in
+// `owner.team == auth.team`.
+//
+// It compiles to a correlated subquery that finds the related record by its
+// id, the target's primary key, so each lookup is one index probe per
+// candidate row of the outer table, whatever Field is. An index on the
+// target's Column does not speed it up; what bounds the cost is how many
+// outer rows the rest of the query leaves (LIMIT with an indexed ORDER BY
+// stops early, a page that finds few matches reads the whole table). A
+// caller that wants to warn about large scans can do so per Traversal.
+type Traversal struct {
+	// Relation is the relation field of the collection, as in "owner".
+	Relation string
+	// Table is the related collection's table (Target.Table), "c_users".
+	Table string
+	// Field and Column name the field read on the related record.
+	Field  string
+	Column string
+}
+
+// String returns "relation.field", as written in the expression.
+func (t Traversal) String() string { return t.Relation + "." + t.Field }
+
+// Traversals lists the relation lookups of the expression, each once,
+// sorted by relation and field. It is nil for an expression that traverses
+// no relation. The caller must not modify the result.
+func (p *Predicate) Traversals() []Traversal { return p.traversals }
 
 // compiler holds the state of one Compile call.
 // MaxListTests bounds the `x in <list field>` tests in one expression.
@@ -92,11 +140,26 @@ type compiler struct {
 	// refs records, per expression id, whether the subtree reads a record
 	// field (and so must become SQL) or not (and so is a request-time value).
 	refs map[int64]bool
-	// readsAuth records, per expression id, whether the subtree reads auth.
-	readsAuth map[int64]bool
+	// readsCaller records, per expression id, whether the subtree reads auth
+	// or request, and so must be evaluated per request.
+	readsCaller map[int64]bool
+	readsReq    bool
 
 	authKeys map[string]bool
-	dyn      []celast.Expr // request-time expressions that read auth, by slot
+	dyn      []celast.Expr // request-time expressions that read auth or request, by slot
+
+	schema Schema
+	// trav maps the qualified name of each traversal used ("owner.team")
+	// to the relation and target field; targets caches validated targets.
+	trav    map[string]traversal
+	targets map[string]map[string]Field
+	aliases int // table aliases written so far
+}
+
+// traversal is one relation.field the expression reads.
+type traversal struct {
+	rel, target Field
+	targetID    Field // the target's id field
 }
 
 // Compile parses and type-checks src against schema and translates it into a
@@ -140,20 +203,39 @@ func Compile(src string, schema Schema, d store.Dialect, lim Limits) (*Predicate
 		return nil, issuesError(iss, lim)
 	}
 	c := &compiler{
-		src:       src,
-		fields:    fields,
-		dialect:   d,
-		lim:       lim,
-		env:       env,
-		ast:       parsed.NativeRep(),
-		fac:       celast.NewExprFactory(),
-		refs:      map[int64]bool{},
-		readsAuth: map[int64]bool{},
-		authKeys:  map[string]bool{},
+		src:         src,
+		fields:      fields,
+		dialect:     d,
+		lim:         lim,
+		env:         env,
+		ast:         parsed.NativeRep(),
+		fac:         celast.NewExprFactory(),
+		refs:        map[int64]bool{},
+		readsCaller: map[int64]bool{},
+		authKeys:    map[string]bool{},
+		schema:      schema,
+		trav:        map[string]traversal{},
+		targets:     map[string]map[string]Field{},
 	}
 	c.nextID = celast.MaxID(c.ast) + 1
 	if err := c.precheck(c.ast.Expr(), 1); err != nil {
 		return nil, err
+	}
+	if len(c.trav) > 0 {
+		if schema.Table == "" {
+			return nil, errors.New("access: relation traversal needs Schema.Table")
+		}
+		// Each traversal is a qualified variable ("owner.team") of the
+		// target field's type; the checker resolves owner.team to it before
+		// it would try to select on the string owner.
+		var vars []cel.EnvOption
+		for name, t := range c.trav {
+			vars = append(vars, cel.Variable(name, celType(t.target.Kind)))
+		}
+		if env, err = env.Extend(vars...); err != nil {
+			return nil, fmt.Errorf("access: building CEL environment: %w", err)
+		}
+		c.env = env
 	}
 	checked, iss := env.Check(parsed)
 	if iss.Err() != nil {
@@ -170,7 +252,11 @@ func Compile(src string, schema Schema, d store.Dialect, lim Limits) (*Predicate
 		return nil, err
 	}
 
-	p := &Predicate{src: src, dialect: d, root: root}
+	p := &Predicate{src: src, dialect: d, root: root, readsRequest: c.readsReq}
+	for _, t := range c.trav {
+		p.traversals = append(p.traversals, Traversal{Relation: t.rel.Name, Table: t.rel.Target.Table, Field: t.target.Name, Column: t.target.Column})
+	}
+	slices.SortFunc(p.traversals, func(a, b Traversal) int { return strings.Compare(a.String(), b.String()) })
 	for _, e := range c.dyn {
 		prog, err := c.program(e)
 		if err != nil {
@@ -293,6 +379,17 @@ func (c *compiler) span(e celast.Expr, runes []rune) (start, end int) {
 		return min(end+1, len(runes))
 	}
 	switch e.Kind() {
+	case celast.IdentKind:
+		// The checker turns request.body and owner.team into identifiers
+		// with qualified names, positioned at their last dot.
+		if strings.Contains(e.AsIdent(), ".") {
+			for start > 0 && (isIdent(runes[start-1]) || runes[start-1] == '.') {
+				start--
+			}
+			for end < len(runes) && (runes[end] == '.' || isIdent(runes[end])) {
+				end++
+			}
+		}
 	case celast.SelectKind:
 		for end < len(runes) && (runes[end] == ' ' || runes[end] == '.') {
 			end++
@@ -379,20 +476,38 @@ func (c *compiler) precheck(e celast.Expr, depth int) error {
 		if name == authVar {
 			return compileErrorf(`auth can only be used with a field name, as in auth.id or auth["name"]`)
 		}
+		if name == requestVar {
+			return compileErrorf(`request can only be used as request.method or request.body`)
+		}
 		if _, ok := c.fields[name]; !ok {
 			return compileErrorf("unknown field %q", name)
 		}
 		return nil
 	case celast.SelectKind:
 		sel := e.AsSelect()
+		op := sel.Operand()
 		if sel.IsTestOnly() {
-			return compileErrorf("has() is not supported; compare with null instead, as in auth.%s != null", sel.FieldName())
+			return c.precheckHas(e, depth)
 		}
-		if op := sel.Operand(); op.Kind() == celast.IdentKind && op.AsIdent() == authVar {
+		if isIdent(op, authVar) {
 			c.authKeys[sel.FieldName()] = true
 			return nil
 		}
-		return c.precheck(sel.Operand(), depth+1)
+		if isIdent(op, requestVar) {
+			if f := sel.FieldName(); f != "method" && f != "body" {
+				return compileErrorf("unknown request field %q: expressions can read request.method and request.body", f)
+			}
+			return nil
+		}
+		if rel, ok := c.fieldIdent(op); ok && rel.Target != nil {
+			return c.traverse(e, rel)
+		}
+		if op.Kind() == celast.SelectKind {
+			if rel, ok := c.fieldIdent(op.AsSelect().Operand()); ok && rel.Target != nil {
+				return compileErrorf("only one level of relation traversal is supported (in %s)", c.text(e))
+			}
+		}
+		return c.precheck(op, depth+1)
 	case celast.ComprehensionKind:
 		if call, ok := c.ast.SourceInfo().GetMacroCall(e.ID()); ok && call.Kind() == celast.CallKind {
 			return compileErrorf("macro %q is not supported", call.AsCall().FunctionName())
@@ -436,6 +551,87 @@ func (c *compiler) precheck(e celast.Expr, depth int) error {
 			return err
 		}
 	}
+	return nil
+}
+
+func isIdent(e celast.Expr, name string) bool {
+	return e.Kind() == celast.IdentKind && e.AsIdent() == name
+}
+
+// precheckHas checks has(e). It is supported where presence means something
+// a rule needs: a field of request.body (was it submitted?) and auth
+// fields. Record fields have no presence apart from null.
+//
+// has(auth.x) is rewritten to auth.x != null. Auth fields the caller lacks
+// read as null (see Auth), so for auth, present and non-null are the same.
+// has(auth.id), has(auth.email) and has(auth.roles) are always true.
+func (c *compiler) precheckHas(e celast.Expr, depth int) error {
+	sel := e.AsSelect()
+	op := sel.Operand()
+	if isIdent(op, authVar) {
+		c.authKeys[sel.FieldName()] = true
+		field := c.fac.NewSelect(c.newID(), c.fac.NewIdent(c.newID(), authVar), sel.FieldName())
+		e.SetKindCase(c.fac.NewCall(e.ID(), operators.NotEquals, field, c.fac.NewLiteral(c.newID(), types.NullValue)))
+		return nil
+	}
+	if inBody(op) {
+		return c.precheck(op, depth+1)
+	}
+	return compileErrorf("has() is only supported on fields of request.body and auth, as in has(request.body.status); compare record fields with null instead")
+}
+
+// inBody reports whether a parsed expression is request.body or selects or
+// indexes inside it.
+func inBody(e celast.Expr) bool {
+	for {
+		switch e.Kind() {
+		case celast.SelectKind:
+			sel := e.AsSelect()
+			if sel.IsTestOnly() {
+				return false
+			}
+			if isIdent(sel.Operand(), requestVar) {
+				return sel.FieldName() == "body"
+			}
+			e = sel.Operand()
+		case celast.CallKind:
+			call := e.AsCall()
+			if call.FunctionName() != operators.Index || len(call.Args()) != 2 {
+				return false
+			}
+			e = call.Args()[0]
+		default:
+			return false
+		}
+	}
+}
+
+// traverse checks rel.x, where rel is a relation field with a Target, and
+// records the traversal. rel.id is rewritten to rel itself: the relation
+// column holds the target's id, so no lookup is needed.
+func (c *compiler) traverse(e celast.Expr, rel Field) error {
+	sel := e.AsSelect()
+	if rel.Kind != KindText {
+		return compileErrorf("only single relations can be traversed; %s is a list (in %s)", rel.Name, c.text(e))
+	}
+	fields, ok := c.targets[rel.Name]
+	if !ok {
+		var err error
+		if fields, err = targetIndex(rel); err != nil {
+			return err
+		}
+		c.targets[rel.Name] = fields
+	}
+	name := sel.FieldName()
+	f, ok := fields[name]
+	if !ok {
+		return compileErrorf("unknown field %q in relation %s", name, rel.Name)
+	}
+	if name == "id" {
+		e.SetKindCase(c.fac.NewIdent(e.ID(), rel.Name))
+		return nil
+	}
+	c.trav[rel.Name+"."+name] = traversal{rel: rel, target: f, targetID: fields["id"]}
 	return nil
 }
 
@@ -490,6 +686,38 @@ func isNullLiteral(e celast.Expr) bool {
 	return e.Kind() == celast.LiteralKind && e.AsLiteral() == types.NullValue
 }
 
+// fieldRef returns the field a parsed expression reads, if it is a bare
+// field reference or a traversal rel.x of a relation with a Target (then
+// the field is the target's; the traversal itself is checked by precheck).
+func (c *compiler) fieldRef(e celast.Expr) (Field, bool) {
+	if f, ok := c.fieldIdent(e); ok {
+		return f, true
+	}
+	if e.Kind() != celast.SelectKind || e.AsSelect().IsTestOnly() {
+		return Field{}, false
+	}
+	sel := e.AsSelect()
+	rel, ok := c.fieldIdent(sel.Operand())
+	if !ok || rel.Target == nil {
+		return Field{}, false
+	}
+	for _, f := range rel.Target.Fields {
+		if f.Name == sel.FieldName() {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// copyRef copies a field reference made of idents and selects, for the dyn()
+// rewrite.
+func (c *compiler) copyRef(e celast.Expr) celast.Expr {
+	if e.Kind() == celast.SelectKind {
+		return c.fac.NewSelect(c.newID(), c.copyRef(e.AsSelect().Operand()), e.AsSelect().FieldName())
+	}
+	return c.fac.NewIdent(c.newID(), e.AsIdent())
+}
+
 // rewrite applies the two rewrites described at precheck to a call's
 // arguments, in place.
 func (c *compiler) rewrite(fn string, args []celast.Expr) {
@@ -499,21 +727,20 @@ func (c *compiler) rewrite(fn string, args []celast.Expr) {
 	switch fn {
 	case operators.Equals, operators.NotEquals:
 		for i := range 2 {
-			if _, ok := c.fieldIdent(args[i]); ok && isNullLiteral(args[1-i]) {
-				ident := c.fac.NewIdent(c.newID(), args[i].AsIdent())
-				args[i].SetKindCase(c.fac.NewCall(c.newID(), "dyn", ident))
+			if _, ok := c.fieldRef(args[i]); ok && isNullLiteral(args[1-i]) {
+				args[i].SetKindCase(c.fac.NewCall(c.newID(), "dyn", c.copyRef(args[i])))
 				return
 			}
 		}
 		fallthrough
 	case operators.Less, operators.LessEquals, operators.Greater, operators.GreaterEquals:
 		for i := range 2 {
-			if f, ok := c.fieldIdent(args[i]); ok && f.Kind == KindNumber {
+			if f, ok := c.fieldRef(args[i]); ok && f.Kind == KindNumber {
 				c.toDouble(args[1-i])
 			}
 		}
 	case operators.In:
-		if f, ok := c.fieldIdent(args[0]); ok && f.Kind == KindNumber && args[1].Kind() == celast.ListKind {
+		if f, ok := c.fieldRef(args[0]); ok && f.Kind == KindNumber && args[1].Kind() == celast.ListKind {
 			for _, el := range args[1].AsList().Elements() {
 				c.toDouble(el)
 			}
@@ -544,13 +771,24 @@ func (c *compiler) newID() int64 {
 	return id
 }
 
-// scan fills c.refs and c.readsAuth for the checked AST.
+// scan fills c.refs and c.readsCaller for the checked AST. In the checked
+// AST, request.method, request.body and traversals such as owner.team are
+// identifiers with qualified names.
 func (c *compiler) scan(e celast.Expr) (refs, auth bool) {
 	switch e.Kind() {
 	case celast.IdentKind:
 		name := e.AsIdent()
 		_, refs = c.fields[name]
-		auth = name == authVar
+		if _, ok := c.trav[name]; ok {
+			refs = true
+		}
+		switch name {
+		case authVar:
+			auth = true
+		case requestMethodVar, requestBodyVar:
+			auth = true
+			c.readsReq = true
+		}
 	default:
 		for _, k := range children(e) {
 			r, a := c.scan(k)
@@ -559,7 +797,7 @@ func (c *compiler) scan(e celast.Expr) (refs, auth bool) {
 		}
 	}
 	c.refs[e.ID()] = refs
-	c.readsAuth[e.ID()] = auth
+	c.readsCaller[e.ID()] = auth
 	return refs, auth
 }
 
@@ -583,7 +821,7 @@ func (c *compiler) param(e celast.Expr) (*param, error) {
 		p.value = e.AsLiteral()
 		return p, nil
 	}
-	if c.readsAuth[e.ID()] {
+	if c.readsCaller[e.ID()] {
 		key, ok := authField(e)
 		p.emptyIsNull = ok && (key == "id" || key == "email")
 		p.slot = len(c.dyn)

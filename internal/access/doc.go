@@ -36,6 +36,14 @@
 // "" binds as NULL and matches no record, not even one whose owner column
 // holds "". A caller with no identity never owns anything.
 //
+// Besides record fields and auth, expressions may read request.method and
+// request.body (see Request and Predicate.BindRequest), which are
+// request-time values like auth, and one level of relation traversal:
+// owner.team, where owner is a single relation whose Field.Target describes
+// the related collection, compiles to a correlated subquery that looks the
+// related record up by its primary key (see Traversal). has() is accepted on
+// fields of request.body and auth only.
+//
 // Rule models a collection rule as Locked, Public or Expr, so "superusers
 // only" and "everyone" are never encoded in string conventions.
 package access

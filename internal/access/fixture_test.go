@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"sort"
 	"testing"
@@ -21,7 +22,10 @@ import (
 // columns differ from their field names, and labels lives in a column named
 // "json" and key in "key", names json_each also uses, to catch scoping
 // mistakes in the SQLite list SQL.
-var sampleSchema = Schema{Fields: []Field{
+//
+// owner, editor and tags are relations to the collection usersSchema
+// describes (table sample_users); tags, a list, cannot be traversed.
+var sampleSchema = Schema{Table: "sample", Fields: []Field{
 	{Name: "id", Column: "id", Kind: KindText},
 	{Name: "created", Column: "created", Kind: KindDate},
 	{Name: "updated", Column: "updated", Kind: KindDate},
@@ -30,13 +34,71 @@ var sampleSchema = Schema{Fields: []Field{
 	{Name: "views", Column: "view_count", Kind: KindNumber},
 	{Name: "score", Column: "score", Kind: KindNumber},
 	{Name: "public", Column: "is_public", Kind: KindBool},
-	{Name: "owner", Column: "owner", Kind: KindText},
-	{Name: "editor", Column: "editor", Kind: KindText},
+	{Name: "owner", Column: "owner", Kind: KindText, Target: &usersSchema},
+	{Name: "editor", Column: "editor", Kind: KindText, Target: &usersSchema},
 	{Name: "meta", Column: "meta", Kind: KindJSON},
-	{Name: "tags", Column: "tags", Kind: KindTextList},
+	{Name: "tags", Column: "tags", Kind: KindTextList, Target: &usersSchema},
 	{Name: "labels", Column: "json", Kind: KindTextList},
 	{Name: "key", Column: "key", Kind: KindText},
 }}
+
+// usersSchema is the target of the sample relations. Its columns title and
+// owner have the names of sample's own columns, so a traversal that failed
+// to qualify the outer column would compare the user's columns instead;
+// skills lives in a column named "json" like sample's labels. Its relation
+// manager has a Target of its own, which traversal (one level) ignores.
+var usersSchema = Schema{
+	Table: "sample_users",
+	Fields: []Field{
+		{Name: "id", Column: "id", Kind: KindText},
+		{Name: "created", Column: "created", Kind: KindDate},
+		{Name: "updated", Column: "updated", Kind: KindDate},
+		{Name: "team", Column: "team", Kind: KindText},
+		{Name: "rank", Column: "rank_value", Kind: KindNumber},
+		{Name: "admin", Column: "is_admin", Kind: KindBool},
+		{Name: "joined", Column: "joined", Kind: KindDate},
+		{Name: "skills", Column: "json", Kind: KindTextList},
+		{Name: "title", Column: "title", Kind: KindText},
+		{Name: "manager", Column: "owner", Kind: KindText, Target: &Schema{Table: "sample_users", Fields: []Field{{Name: "id", Column: "id"}}}},
+		{Name: "bio", Column: "bio", Kind: KindJSON},
+	},
+}
+
+type userRow struct {
+	id, team, title, manager *string
+	rank                     *float64
+	admin                    *bool
+	joined                   *string // DateLayout
+	skills, bio              *string // JSON
+}
+
+// There is no user "" (r05's owner) and no u9: traversals through them, and
+// through NULL owners, find no record.
+var userRows = []userRow{
+	{s("u1"), s("a"), s("Lead"), s("u2"), f(5), b(true), s("2024-01-01T00:00:00.000Z"), s(`["go","sql"]`), s(`{"x":1}`)},
+	{s("u2"), s("b"), s("Go dev"), nil, f(1), b(false), s("2023-01-01T00:00:00.000Z"), s(`[]`), nil},
+	{s("u3"), s("a"), nil, s("u1"), nil, nil, nil, nil, nil},
+	{s("u4"), nil, s("x"), s("u4"), f(10), b(false), s("2025-01-01T00:00:00.000Z"), s(`["go"]`), nil},
+}
+
+const usersDDL = `CREATE TABLE sample_users (
+	id TEXT PRIMARY KEY, created %[1]s, updated %[1]s, team TEXT, rank_value %[2]s, is_admin %[3]s,
+	joined %[1]s, "json" %[4]s, title TEXT, owner TEXT, bio %[4]s)`
+
+const usersInsert = `INSERT INTO sample_users (id, team, rank_value, is_admin, joined, "json", title, owner, bio) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// sampleRequest is the request of the expression cases that set req.
+var sampleRequest = Request{
+	Method: "PATCH",
+	Body: map[string]any{
+		"status":  "draft",
+		"title":   "GoLang",
+		"views":   42.0,
+		"cleared": nil,
+		"owners":  []any{"u2", "u3"},
+		"meta":    map[string]any{"a": 1},
+	},
+}
 
 var (
 	sampleUser = Auth{
@@ -55,6 +117,7 @@ var (
 			"sizes":    []int{2, 3},
 			"titles":   []any{"GoLang", nil, "xgo"},
 			"empty":    []string{},
+			"team":     "a",
 		},
 	}
 	anonymous = Auth{}
@@ -143,6 +206,21 @@ func newSQLite(tb testing.TB) *engine {
 	if _, err := db.Exec(sqliteDDL); err != nil {
 		tb.Fatal(err)
 	}
+	if _, err := db.Exec(fmt.Sprintf(usersDDL, "TEXT", "REAL", "INTEGER", "TEXT")); err != nil {
+		tb.Fatal(err)
+	}
+	for _, u := range userRows {
+		var admin any
+		if u.admin != nil {
+			admin = 0
+			if *u.admin {
+				admin = 1
+			}
+		}
+		if _, err := db.Exec(usersInsert, u.id, u.team, u.rank, admin, u.joined, u.skills, u.title, u.manager, u.bio); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	for _, r := range sampleRows {
 		var public any
 		if r.public != nil {
@@ -186,8 +264,39 @@ func newPostgres(tb testing.TB) *engine {
 			tb.Errorf("dropping schema %s: %v", schema, err)
 		}
 	})
+	// Traversals name the target table unqualified, as records does, so
+	// the connections that run predicates search the test schema first.
+	// pgx sends unknown URL parameters as run-time parameters.
+	u, err := neturl.Parse(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	run, err := sql.Open("pgx", u.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { run.Close() })
+	if _, err := run.Exec(fmt.Sprintf(usersDDL, "TIMESTAMPTZ", "DOUBLE PRECISION", "BOOLEAN", "JSONB")); err != nil {
+		tb.Fatal(err)
+	}
+	for _, u := range userRows {
+		var joined any
+		if u.joined != nil {
+			t, err := time.Parse(DateLayout, *u.joined)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			joined = t
+		}
+		if _, err := run.Exec(store.Postgres.Rebind(usersInsert), u.id, u.team, u.rank, u.admin, joined, u.skills, u.title, u.manager, u.bio); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	table := store.QuoteIdent(schema) + ".sample"
-	if _, err := db.Exec(fmt.Sprintf(postgresDDL, table)); err != nil {
+	if _, err := run.Exec(fmt.Sprintf(postgresDDL, table)); err != nil {
 		tb.Fatal(err)
 	}
 	for _, r := range sampleRows {
@@ -200,10 +309,10 @@ func newPostgres(tb testing.TB) *engine {
 			created = t
 		}
 		q := store.Postgres.Rebind(`INSERT INTO ` + table + ` ` + insertColumns + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		_, err := db.Exec(q, r.id, created, created, r.title, r.body, r.views, r.score, r.public, r.owner, r.editor, r.meta, r.tags, r.labels, r.key)
+		_, err := run.Exec(q, r.id, created, created, r.title, r.body, r.views, r.score, r.public, r.owner, r.editor, r.meta, r.tags, r.labels, r.key)
 		if err != nil {
 			tb.Fatal(err)
 		}
 	}
-	return &engine{dialect: store.Postgres, db: db, table: table}
+	return &engine{dialect: store.Postgres, db: run, table: table}
 }

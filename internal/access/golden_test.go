@@ -69,6 +69,9 @@ func TestGoldenSQL(t *testing.T) {
 					t.Fatalf("%s: Compile(%q): %v", tc.name, tc.src, err)
 				}
 				fmt.Fprintf(&out, "## %s\nsrc:  %s\n", tc.name, tc.src)
+				if tc.req != nil {
+					fmt.Fprintf(&out, "req:  sampleRequest (%s)\n", tc.req.Method)
+				}
 				callers := []struct {
 					label string
 					auth  Auth
@@ -80,7 +83,7 @@ func TestGoldenSQL(t *testing.T) {
 					}{"anon", anonymous})
 				}
 				for _, c := range callers {
-					sql, args, err := p.Bind(c.auth)
+					sql, args, err := tc.bind(p, c.auth)
 					if err != nil {
 						t.Fatalf("%s: Bind(%s): %v", tc.name, c.label, err)
 					}
@@ -139,7 +142,7 @@ func TestNoValuesInSQL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sql, _, err := p.Bind(sampleUser)
+			sql, _, err := tc.bind(p, sampleUser)
 			if err != nil {
 				t.Fatal(err)
 			}

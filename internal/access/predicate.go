@@ -17,10 +17,28 @@ import (
 //
 // Bind fails, with an error wrapping ErrBind, only when a request-time value
 // does not fit: see ErrBind. It is safe for concurrent use.
+//
+// Bind(a) is BindRequest(a, Request{}): request.method is "" and
+// request.body is empty.
 func (p *Predicate) Bind(a Auth) (sql string, args []any, err error) {
+	return p.BindRequest(a, Request{})
+}
+
+// BindRequest is Bind for an expression that may read the request as well
+// as the caller (see Request and ReadsRequest). It is safe for concurrent
+// use and does not retain r.
+func (p *Predicate) BindRequest(a Auth, r Request) (sql string, args []any, err error) {
 	b := &binder{d: p.dialect}
 	if len(p.progs) > 0 {
-		act, err := cel.NewActivation(map[string]any{authVar: p.authMap(a)})
+		vars := map[string]any{authVar: p.authMap(a)}
+		if p.readsRequest {
+			body := r.Body
+			if body == nil {
+				body = map[string]any{}
+			}
+			vars[requestMethodVar], vars[requestBodyVar] = r.Method, body
+		}
+		act, err := cel.NewActivation(vars)
 		if err != nil {
 			return "", nil, fmt.Errorf("access: activation: %w", err)
 		}

@@ -3,6 +3,7 @@ package access
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // FieldKind is how the compiler sees a column: it decides which CEL type the
@@ -65,12 +66,35 @@ type Field struct {
 	Column string
 	// Kind says how the column is typed and compared.
 	Kind FieldKind
+	// Target, when set, is the schema of the collection a relation field
+	// points at. It lets expressions read one field of the related record,
+	// as in owner.team (see Predicate.Traversals). Only single relations
+	// (KindText) can be traversed; on a KindTextList field Target is allowed
+	// but traversing it is a compile error. Target.Table must be set and
+	// Target.Fields must include id. Fields of Target that carry their own
+	// Target are not traversed further: traversal is one level deep, so
+	// schemas may point at each other (users ↔ posts) without recursion.
+	//
+	// Every field listed in Target becomes readable through the relation,
+	// whatever the target collection's view rule says. Leave out of Target
+	// what the expression's author may not see (hidden fields, and for
+	// filters written by API clients, any field the caller could not
+	// otherwise read).
+	Target *Schema
 }
 
 // Schema lists the fields an expression may reference. The caller includes
 // the system fields id (KindText), created and updated (KindDate).
 type Schema struct {
 	Fields []Field
+	// Table is the collection's SQL table, unquoted, as in "c_posts". It is
+	// needed only by relation traversal: the correlated subquery of
+	// owner.team refers to the outer row as "c_posts"."owner", so the query
+	// the predicate is used in must name the table without an alias. Empty
+	// leaves every column unqualified; an expression that traverses a
+	// relation then fails to compile with a plain (non-Compile) error.
+	// Names beginning with keep_ are reserved for the compiler's aliases.
+	Table string
 }
 
 // Limits bounds the size of expressions so that a hostile filter cannot make
@@ -117,6 +141,24 @@ type Auth struct {
 	Fields map[string]any
 }
 
+// Request is the request a predicate is bound for, seen in expressions as
+// request.method (a string) and request.body (a map(string, dyn)).
+//
+// Method is the HTTP method ("GET", "POST", "PATCH", "DELETE"). Body is the
+// submitted fields on create and update, exactly as submitted: a key that is
+// present with a nil value is a field being cleared, and has() is true for
+// it. The zero value is an empty method and an empty body, which is what
+// Predicate.Bind uses. Values should be the types Auth.Fields allows.
+//
+// Reading a key the body lacks is an evaluation error, as in CEL: the
+// error is absorbed by && and || where they decide without it, and
+// otherwise Bind fails with ErrBind (a deny). Guard with has(), as in
+// `!has(request.body.status) || "editor" in auth.roles`.
+type Request struct {
+	Method string
+	Body   map[string]any
+}
+
 // identPattern is what field names and columns must look like. It is the
 // CEL identifier syntax, which is also safe (after quoting) in both SQL
 // dialects; 63 bytes is PostgreSQL's identifier limit.
@@ -130,6 +172,9 @@ var systemFields = map[string]bool{"id": true, "created": true, "updated": true}
 // are programming errors in the caller, not user errors, so they are plain
 // errors rather than *CompileError.
 func (s Schema) index() (map[string]Field, error) {
+	if err := checkTable(s.Table); err != nil {
+		return nil, err
+	}
 	byName := make(map[string]Field, len(s.Fields))
 	for _, f := range s.Fields {
 		if !identPattern.MatchString(f.Name) {
@@ -144,10 +189,52 @@ func (s Schema) index() (map[string]Field, error) {
 		if f.Kind < KindText || f.Kind > KindTextList {
 			return nil, fmt.Errorf("access: invalid schema: field %q has unknown kind %d", f.Name, int(f.Kind))
 		}
+		if f.Target != nil && f.Kind != KindText && f.Kind != KindTextList {
+			return nil, fmt.Errorf("access: invalid schema: field %q has a Target but is a %s field, not a relation", f.Name, f.Kind)
+		}
 		if _, dup := byName[f.Name]; dup {
 			return nil, fmt.Errorf("access: invalid schema: duplicate field %q", f.Name)
 		}
 		byName[f.Name] = f
+	}
+	return byName, nil
+}
+
+// aliasPrefix starts every table alias the compiler writes. Tables may not
+// begin with it, so an alias can never shadow the outer table.
+const aliasPrefix = "keep_"
+
+func checkTable(t string) error {
+	if t == "" {
+		return nil
+	}
+	if !identPattern.MatchString(t) {
+		return fmt.Errorf("access: invalid schema: table %q is not an identifier", t)
+	}
+	if strings.HasPrefix(strings.ToLower(t), aliasPrefix) {
+		return fmt.Errorf("access: invalid schema: table %q: names beginning with %s are reserved", t, aliasPrefix)
+	}
+	return nil
+}
+
+// targetIndex validates the target schema of relation field rel and maps its
+// field names to fields. Its own targets are ignored (one level only).
+func targetIndex(rel Field) (map[string]Field, error) {
+	t := rel.Target
+	if t.Table == "" {
+		return nil, fmt.Errorf("access: invalid schema: the Target of field %q has no Table", rel.Name)
+	}
+	flat := Schema{Table: t.Table, Fields: make([]Field, len(t.Fields))}
+	for i, f := range t.Fields {
+		f.Target = nil
+		flat.Fields[i] = f
+	}
+	byName, err := flat.index()
+	if err != nil {
+		return nil, fmt.Errorf("%w (in the Target of field %q)", err, rel.Name)
+	}
+	if id, ok := byName["id"]; !ok || id.Kind != KindText {
+		return nil, fmt.Errorf("access: invalid schema: the Target of field %q has no text field id", rel.Name)
 	}
 	return byName, nil
 }

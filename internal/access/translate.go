@@ -1,6 +1,8 @@
 package access
 
 import (
+	"strconv"
+
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
@@ -30,14 +32,14 @@ func (c *compiler) pred(e celast.Expr) (node, error) {
 	}
 	switch e.Kind() {
 	case celast.IdentKind:
-		f := c.fields[e.AsIdent()]
+		sql, f := c.ref(e.AsIdent())
 		if f.Kind == KindJSON {
 			return nil, compileErrorf("json fields can only be compared with null (%s)", f.Name)
 		}
 		if f.Kind != KindBool {
 			return nil, compileErrorf("field %q is a %s field, not a condition; compare it with a value", f.Name, f.Kind)
 		}
-		return &leaf{kind: leafBoolColumn, left: c.column(f)}, nil
+		return &leaf{kind: leafBoolColumn, left: sql}, nil
 	case celast.CallKind:
 		call := e.AsCall()
 		switch fn := call.FunctionName(); fn {
@@ -106,6 +108,33 @@ func (o operand) isSQL() bool { return o.sql != "" }
 
 func (c *compiler) column(f Field) string { return store.QuoteIdent(f.Column) }
 
+// ref returns the SQL and the field of a checked identifier that reads the
+// record: a field's column, or for a traversal such as owner.team (then the
+// field is the target's, named "owner.team" for messages) a correlated
+// subquery that finds the related record by its id:
+//
+//	(SELECT keep_rel1."team" FROM "c_users" AS keep_rel1 WHERE keep_rel1."id" = "c_posts"."owner")
+//
+// The subquery is NULL when the relation is empty or dangling, like an
+// unset field. Each traversal gets its own alias, and tables may not begin
+// with keep_ (see Schema.Table), so the alias never shadows the outer table
+// and the outer column is always the record's, even when the target has a
+// column of the same name.
+func (c *compiler) ref(name string) (string, Field) {
+	if f, ok := c.fields[name]; ok {
+		return c.column(f), f
+	}
+	t := c.trav[name]
+	c.aliases++
+	a := aliasPrefix + "rel" + strconv.Itoa(c.aliases)
+	q := store.QuoteIdent
+	sql := "(SELECT " + a + "." + q(t.target.Column) + " FROM " + q(t.rel.Target.Table) + " AS " + a +
+		" WHERE " + a + "." + q(t.targetID.Column) + " = " + q(c.schema.Table) + "." + q(t.rel.Column) + ")"
+	f := t.target
+	f.Name = name
+	return sql, f
+}
+
 func (c *compiler) operand(e celast.Expr) (operand, error) {
 	if !c.refs[e.ID()] {
 		if isNullLiteral(e) {
@@ -122,8 +151,8 @@ func (c *compiler) operand(e celast.Expr) (operand, error) {
 	}
 	switch e.Kind() {
 	case celast.IdentKind:
-		f := c.fields[e.AsIdent()]
-		return operand{sql: c.column(f), kind: f.Kind, name: f.Name}, nil
+		sql, f := c.ref(e.AsIdent())
+		return operand{sql: sql, kind: f.Kind, name: f.Name}, nil
 	case celast.CallKind:
 		call := e.AsCall()
 		var arg celast.Expr
