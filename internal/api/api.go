@@ -8,6 +8,7 @@ import (
 
 	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/roles"
 )
 
 // Records is what the API needs of the record service.
@@ -54,6 +55,18 @@ type Accounts interface {
 	RevokeAPIKey(ctx context.Context, c records.Caller, id string) error
 }
 
+// Roles is what the API needs of the roles service.
+type Roles interface {
+	Has(ctx context.Context, c records.Caller, p roles.Permission) (bool, error)
+	List(ctx context.Context) ([]roles.Role, error)
+	Get(ctx context.Context, name string) (roles.Role, error)
+	Create(ctx context.Context, c records.Caller, in roles.Input) (roles.Role, error)
+	Update(ctx context.Context, c records.Caller, name string, p roles.Patch) (roles.Role, error)
+	Delete(ctx context.Context, c records.Caller, name string) error
+	Assign(ctx context.Context, c records.Caller, userID, role string) error
+	Unassign(ctx context.Context, c records.Caller, userID, role string) error
+}
+
 // Metrics records requests and serves the scrape endpoint.
 type Metrics interface {
 	Observe(route, method string, status int, d time.Duration)
@@ -64,9 +77,11 @@ type Metrics interface {
 type Deps struct {
 	Records  Records
 	Accounts Accounts
-	Metrics  Metrics                     // may be nil
-	JWKS     func() ([]byte, error)      // public signing keys
-	Ready    func(context.Context) error // database reachable
+	// Roles answers permission checks; nil means only superusers pass them.
+	Roles   Roles
+	Metrics Metrics                     // may be nil
+	JWKS    func() ([]byte, error)      // public signing keys
+	Ready   func(context.Context) error // database reachable
 	// RotateSigningKey makes a new token signing key current at once.
 	RotateSigningKey func(context.Context) error
 	// Limiter applies per-IP rate limits to the auth endpoints; nil means
@@ -81,6 +96,7 @@ type Deps struct {
 type API struct {
 	records   Records
 	accounts  Accounts
+	roles     Roles
 	metrics   Metrics
 	jwks      func() ([]byte, error)
 	ready     func(context.Context) error
@@ -96,7 +112,7 @@ const DefaultBodyLimit = 1 << 20
 
 // New builds the handler with every route.
 func New(d Deps) http.Handler {
-	a := &API{records: d.Records, accounts: d.Accounts, metrics: d.Metrics, jwks: d.JWKS, ready: d.Ready,
+	a := &API{records: d.Records, accounts: d.Accounts, roles: d.Roles, metrics: d.Metrics, jwks: d.JWKS, ready: d.Ready,
 		rotate: d.RotateSigningKey, limiter: d.Limiter,
 		log: d.Logger, bodyLimit: d.BodyLimit, mux: http.NewServeMux()}
 	if a.log == nil {
@@ -159,6 +175,14 @@ func (a *API) routes() []route {
 		{"GET /api/collections/{name}/records/{id}", a.getRecord},
 		{"PATCH /api/collections/{name}/records/{id}", a.updateRecord},
 		{"DELETE /api/collections/{name}/records/{id}", a.deleteRecord},
+
+		{"GET /api/roles", a.listRoles},
+		{"POST /api/roles", a.createRole},
+		{"GET /api/roles/{name}", a.getRole},
+		{"PATCH /api/roles/{name}", a.updateRole},
+		{"DELETE /api/roles/{name}", a.deleteRole},
+		{"PUT /api/users/{id}/roles/{name}", a.assignRole},
+		{"DELETE /api/users/{id}/roles/{name}", a.unassignRole},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/roles"
 )
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {
@@ -24,10 +25,11 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// metricsRoute serves metrics on the main listener to superusers only; a
-// scraper uses the separate --metrics-http listener.
+// metricsRoute serves metrics on the main listener to holders of
+// settings.manage (operating the server); a scraper uses the separate
+// --metrics-http listener.
 func (a *API) metricsRoute(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSuperuser(r); err != nil {
+	if err := a.requirePermission(r, roles.SettingsManage); err != nil {
 		return err
 	}
 	if a.metrics == nil {
@@ -93,7 +95,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listCollections(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSuperuser(r); err != nil {
+	if err := a.requirePermission(r, roles.CollectionsManage); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": a.records.Collections()})
@@ -101,7 +103,7 @@ func (a *API) listCollections(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) createCollection(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSuperuser(r); err != nil {
+	if err := a.requirePermission(r, roles.CollectionsManage); err != nil {
 		return err
 	}
 	var in records.CollectionInput
@@ -117,7 +119,7 @@ func (a *API) createCollection(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getCollection(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSuperuser(r); err != nil {
+	if err := a.requirePermission(r, roles.CollectionsManage); err != nil {
 		return err
 	}
 	c, err := a.records.Collection(r.PathValue("name"))
@@ -129,7 +131,7 @@ func (a *API) getCollection(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) updateCollection(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSuperuser(r); err != nil {
+	if err := a.requirePermission(r, roles.CollectionsManage); err != nil {
 		return err
 	}
 	var p records.CollectionPatch
@@ -145,7 +147,7 @@ func (a *API) updateCollection(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteCollection(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSuperuser(r); err != nil {
+	if err := a.requirePermission(r, roles.CollectionsManage); err != nil {
 		return err
 	}
 	if err := a.records.DeleteCollection(r.Context(), r.PathValue("name")); err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/keep-dev/keep/internal/accounts"
+	"github.com/keep-dev/keep/internal/roles"
 )
 
 // Handlers of the identity routes (issue 3). They decode, call the accounts
@@ -272,10 +273,9 @@ func (a *API) deleteKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// rotateSigningKey needs keys.manage; until roles land (issue 4) that is
-// the superuser.
+// rotateSigningKey needs keys.manage.
 func (a *API) rotateSigningKey(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSuperuser(r); err != nil {
+	if err := a.requirePermission(r, roles.KeysManage); err != nil {
 		return err
 	}
 	if a.rotate == nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/roles"
 )
 
 // reqState is what the middleware learns about a request as it passes. One
@@ -162,8 +163,9 @@ func clientInfo(r *http.Request) accounts.ClientInfo {
 	}
 	ua := r.UserAgent()
 	if len(ua) > maxUserAgent {
-		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+		ua = ua[:maxUserAgent]
 	}
+	ua = strings.ToValidUTF8(ua, "") // PostgreSQL refuses invalid UTF-8 in text
 	return accounts.ClientInfo{IP: ip, UserAgent: ua}
 }
 
@@ -176,16 +178,28 @@ func requireUser(r *http.Request) (records.Caller, error) {
 	return c, nil
 }
 
-// requireSuperuser answers 401 to anonymous and 403 to other callers.
-func requireSuperuser(r *http.Request) error {
+// requirePermission answers 401 to anonymous callers and 403 to callers
+// whose current roles do not grant p; superusers hold every permission.
+// Every admin route calls it first, and adminRoutes (roles.go) lists which
+// permission each one needs.
+func (a *API) requirePermission(r *http.Request, p roles.Permission) error {
 	c := caller(r)
 	switch {
-	case c.Superuser:
-		return nil
 	case c.Anonymous():
 		return records.ErrUnauthorized
+	case c.Superuser:
+		return nil
+	case a.roles == nil:
+		return records.ErrForbidden
 	}
-	return records.ErrForbidden
+	ok, err := a.roles.Has(r.Context(), c, p)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return records.ErrForbidden
+	}
+	return nil
 }
 
 // muxFallback swallows ServeMux's own plain-text 404 and 405 answers so that

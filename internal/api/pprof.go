@@ -4,13 +4,15 @@ import (
 	"net/http"
 	"net/http/pprof"
 	rpprof "runtime/pprof"
+
+	"github.com/keep-dev/keep/internal/roles"
 )
 
-// profile serves Go's profiles to superusers only: they reveal memory
-// contents and code paths, so they are never public. CPU profiles and
-// traces are bounded by the server's write timeout.
+// profile serves Go's profiles to holders of settings.manage only: they
+// reveal memory contents and code paths, so they are never public. CPU
+// profiles and traces are bounded by the server's write timeout.
 func (a *API) profile(w http.ResponseWriter, r *http.Request) error {
-	if err := requireSuperuser(r); err != nil {
+	if err := a.requirePermission(r, roles.SettingsManage); err != nil {
 		return err
 	}
 	switch name := r.PathValue("name"); name {

@@ -21,6 +21,7 @@ import (
 	"github.com/keep-dev/keep/internal/mail"
 	"github.com/keep-dev/keep/internal/metrics"
 	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/roles"
 	"github.com/keep-dev/keep/internal/secretbox"
 	"github.com/keep-dev/keep/internal/server"
 	"github.com/keep-dev/keep/internal/store"
@@ -146,6 +147,7 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 	k.Handler = api.New(api.Deps{
 		Records:          rec,
 		Accounts:         k.Accounts,
+		Roles:            roles.New(k.db),
 		Metrics:          k.metrics,
 		JWKS:             jwks,
 		Ready:            k.db.Ping,

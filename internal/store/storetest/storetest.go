@@ -72,6 +72,7 @@ func testMigrations(t *testing.T, db store.DB) {
 		{"_keep_mfa_totp", []string{"user_id", "secret", "created", "confirmed_at", "last_step"}},
 		{"_keep_recovery_codes", []string{"user_id", "hash", "used_at"}},
 		{"_keep_api_keys", []string{"id", "user_id", "name", "hash", "roles", "created", "created_by", "expires_at", "last_used", "revoked_at"}},
+		{"_keep_roles", []string{"name", "description", "permissions", "system", "created", "updated"}},
 	}
 	for _, tt := range tables {
 		t.Run("table "+tt.name, func(t *testing.T) {
