@@ -199,7 +199,7 @@ func (s *Service) roles(ctx context.Context, userID string) ([]string, error) {
 
 // Me returns the caller's own user record.
 func (s *Service) Me(ctx context.Context, c records.Caller) (records.Record, error) {
-	return s.records.User(ctx, c.Auth.ID)
+	return s.records.Profile(ctx, c)
 }
 
 // CreateSuperuser creates a new user holding the superuser role. An email

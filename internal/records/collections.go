@@ -113,7 +113,9 @@ func (s *Service) load(ctx context.Context) error {
 	return nil
 }
 
-// compile compiles the five rules of c; problems go to verr under rules.X.
+// compile compiles the five rules of c and the read and write rules of its
+// fields; problems go to verr under rules.X and fields[i].read_rule or
+// fields[i].write_rule.
 func (s *Service) compile(c *Collection, verr *ValidationError) error {
 	schema := c.accessSchema()
 	for _, r := range []struct {
@@ -137,6 +139,9 @@ func (s *Service) compile(c *Collection, verr *ValidationError) error {
 			return err
 		}
 		*r.dst = cr
+	}
+	if err := s.compileFields(c, schema, verr); err != nil {
+		return err
 	}
 	return verr.err()
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keep-dev/keep/internal/access"
 	"github.com/keep-dev/keep/internal/ids"
 	"github.com/keep-dev/keep/internal/store"
 )
@@ -68,7 +67,7 @@ func (s *Service) Get(ctx context.Context, caller Caller, coll, id string, opt V
 	if !ids.Valid(id) {
 		return nil, ErrNotFound
 	}
-	cols := c.columns()
+	cols := s.readColumns(caller, c)
 	recs, err := queryRecords(ctx, s.db, cols, fmt.Sprintf("SELECT %s FROM %s%s", selectList(cols),
 		store.QuoteIdent(c.Table()), and("id = ?", cond)), append([]any{id}, args...)...)
 	if err != nil {
@@ -89,7 +88,10 @@ type sortTerm struct {
 	desc bool
 }
 
-func parseSort(c *Collection, spec string) ([]sortTerm, error) {
+// parseSort reads a sort specification. A caller other than a superuser may
+// not sort by a hidden or read-ruled field: the order would reveal the
+// values, and the cursor would carry them.
+func parseSort(c *Collection, caller Caller, spec string) ([]sortTerm, error) {
 	var terms []sortTerm
 	seen := map[string]bool{}
 	if strings.TrimSpace(spec) != "" {
@@ -105,6 +107,8 @@ func parseSort(c *Collection, spec string) ([]sortTerm, error) {
 			switch {
 			case !ok:
 				return nil, badRequest("sort: unknown field %q", p)
+			case !caller.Superuser && c.compiled.unreadable[p]:
+				return nil, badRequest("sort: field %q cannot be sorted", p)
 			case col.field != nil && (col.field.Type == TypeJSON || col.field.isList()):
 				return nil, badRequest("sort: field %q cannot be sorted", p)
 			case seen[p]:
@@ -241,23 +245,15 @@ func (s *Service) List(ctx context.Context, caller Caller, coll string, opt List
 	if limit < 1 || limit > MaxLimit {
 		return nil, badRequest("limit must be between 1 and %d", MaxLimit)
 	}
-	terms, err := parseSort(c, opt.Sort)
+	terms, err := parseSort(c, caller, opt.Sort)
 	if err != nil {
 		return nil, err
 	}
 	var filter string
 	var filterArgs []any
 	if strings.TrimSpace(opt.Filter) != "" {
-		p, err := access.Compile(opt.Filter, c.accessSchema(), s.db.Dialect(), s.limits)
-		if err != nil {
-			var ce *access.CompileError
-			if errors.As(err, &ce) {
-				return nil, badRequest("filter: %s", ce.Msg)
-			}
+		if filter, filterArgs, err = s.filter(c, caller, opt.Filter); err != nil {
 			return nil, err
-		}
-		if filter, filterArgs, err = p.Bind(caller.Auth); err != nil {
-			return nil, badRequest("filter: %s", err.Error())
 		}
 	}
 	var keyset string
@@ -267,7 +263,7 @@ func (s *Service) List(ctx context.Context, caller Caller, coll string, opt List
 			return nil, err
 		}
 	}
-	cols := c.columns()
+	cols := s.readColumns(caller, c)
 	query := fmt.Sprintf("SELECT %s FROM %s%s%s LIMIT %d", selectList(cols), store.QuoteIdent(c.Table()),
 		and(cond, filter, keyset), orderBy(terms), limit+1)
 	all := slices.Concat(args, filterArgs, keysetArgs)
@@ -294,7 +290,9 @@ func (s *Service) List(ctx context.Context, caller Caller, coll string, opt List
 	return page, nil
 }
 
-// checkView validates fields and expand against the collection.
+// checkView validates fields and expand against the collection. A hidden
+// or read-ruled field may be named in either: like any field the caller may
+// not read, it is then simply absent from the records (and from expand).
 func checkView(c *Collection, opt ViewOptions) error {
 	if len(opt.Fields) > MaxFieldNames {
 		return badRequest("fields: too many names")
@@ -387,7 +385,7 @@ func (s *Service) expand(ctx context.Context, caller Caller, c *Collection, recs
 		// other records of its page.
 		var related []Record
 		if len(want) > 0 {
-			cols := target.columns()
+			cols := s.readColumns(caller, target)
 			related, err = queryRecords(ctx, s.db, cols, fmt.Sprintf("SELECT %s FROM %s%s", selectList(cols),
 				store.QuoteIdent(target.Table()), and("id IN ("+placeholders(len(want))+")", cond)), append(want, condArgs...)...)
 			if err != nil {
@@ -399,6 +397,9 @@ func (s *Service) expand(ctx context.Context, caller Caller, c *Collection, recs
 			byID[rr.ID()] = rr
 		}
 		for _, r := range recs {
+			if _, ok := r[name]; !ok {
+				continue // a field the caller may not read of this record
+			}
 			ex := r["expand"].(map[string]any)
 			if f.Multi {
 				list := []Record{}

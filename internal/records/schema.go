@@ -53,6 +53,23 @@ const (
 // max and pattern to text (lengths in characters); min, max and integer to
 // number; values and max_select to select; max_bytes to json; collection,
 // multi and on_delete to relation.
+//
+// Hidden, Readonly, ReadRule and WriteRule are field-level access and apply
+// to every type; superusers bypass all four (see fields.go):
+//
+//   - Hidden: the field is never returned to anyone but superusers, cannot be
+//     filtered or sorted on by them, but rules may still use it.
+//   - Readonly: only superusers may set it; a create or update by anyone
+//     else that sets it is refused with 403 (not silently ignored).
+//   - ReadRule: a CEL condition on the record and the caller; the field is
+//     omitted from each record for which it is false. Like Hidden, such a
+//     field cannot be filtered or sorted on by non-superusers.
+//   - WriteRule: a CEL condition checked, inside the writing transaction,
+//     against the row as stored after a create or update that sets the
+//     field; when it is false the write is refused with 403.
+//
+// A rule is "" for none. Hidden with a ReadRule, and Readonly with a
+// WriteRule, are refused: the second option would have no effect.
 type Field struct {
 	ID       string    `json:"id"`
 	Name     string    `json:"name"`
@@ -60,6 +77,11 @@ type Field struct {
 	Required bool      `json:"required"`
 	Unique   bool      `json:"unique"`
 	Index    bool      `json:"index"`
+
+	Hidden    bool   `json:"hidden,omitempty"`
+	Readonly  bool   `json:"readonly,omitempty"`
+	ReadRule  string `json:"read_rule,omitempty"`
+	WriteRule string `json:"write_rule,omitempty"`
 
 	Min     *float64 `json:"min,omitempty"`
 	Max     *float64 `json:"max,omitempty"`
@@ -100,6 +122,11 @@ type Collection struct {
 
 type compiledRules struct {
 	list, view, create, update, delete access.CompiledRule
+
+	// Field-level access, compiled with the rules (see fields.go).
+	read, write map[string]*access.Predicate // read_rule and write_rule, by field name
+	unreadable  map[string]bool              // hidden or read-ruled: no filter or sort by non-superusers
+	filter      access.Schema                // what a non-superuser's filter may reference
 }
 
 // Table is the SQL table that holds the collection's records.
@@ -169,6 +196,7 @@ func (c *Collection) normalise(verr *ValidationError, lookup func(name string) *
 		}
 		seenIDs[f.ID] = true
 		f.normalise(key, verr, lookup)
+		f.normaliseAccess(key, verr)
 		c.byName[f.Name] = f
 	}
 }

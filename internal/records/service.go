@@ -99,10 +99,20 @@ func (s *Service) ruleSQL(c Caller, rule access.CompiledRule) (string, []any, er
 }
 
 // column is one selected column and the field that decodes it (nil for id,
-// created and updated).
+// created and updated). A column with a check is not a value but a field's
+// read rule for the caller (see readColumns).
 type column struct {
 	name  string
 	field *Field
+	check *readCheck
+}
+
+// readCheck is a read rule bound for one caller, selected as a boolean
+// column under alias: where it is false or NULL, the record is returned
+// without the field.
+type readCheck struct {
+	sql, alias string
+	args       []any
 }
 
 var (
@@ -116,10 +126,10 @@ var (
 func (c *Collection) columns() []column {
 	cols := []column{{name: "id"}, {name: "created"}, {name: "updated"}}
 	if c.Name == "users" {
-		cols = append(cols, column{"email", usersEmailField}, column{"verified", usersVerifiedField}, column{"disabled", usersDisabledField})
+		cols = append(cols, column{name: "email", field: usersEmailField}, column{name: "verified", field: usersVerifiedField}, column{name: "disabled", field: usersDisabledField})
 	}
 	for i := range c.Fields {
-		cols = append(cols, column{c.Fields[i].Name, &c.Fields[i]})
+		cols = append(cols, column{name: c.Fields[i].Name, field: &c.Fields[i]})
 	}
 	return cols
 }
@@ -137,9 +147,25 @@ func (c *Collection) column(name string) (column, bool) {
 func selectList(cols []column) string {
 	names := make([]string, len(cols))
 	for i, col := range cols {
+		if col.check != nil {
+			names[i] = col.check.sql + " AS " + store.QuoteIdent(col.check.alias)
+			continue
+		}
 		names[i] = store.QuoteIdent(col.name)
 	}
 	return strings.Join(names, ", ")
+}
+
+// selectArgs are the arguments of selectList(cols), which come before those
+// of the rest of the query.
+func selectArgs(cols []column) []any {
+	var args []any
+	for _, col := range cols {
+		if col.check != nil {
+			args = append(args, col.check.args...)
+		}
+	}
+	return args
 }
 
 // Record is a record as the API returns it: flat field values plus id,
@@ -164,19 +190,32 @@ func scanRecords(rows store.Rows, cols []column) ([]Record, error) {
 		}
 		rec := make(Record, len(cols))
 		for i, col := range cols {
+			if col.check != nil {
+				continue
+			}
 			v, err := jsonValue(col.field, raw[i])
 			if err != nil {
 				return nil, err
 			}
 			rec[col.name] = v
 		}
+		for i, col := range cols {
+			if col.check != nil && !truthy(raw[i]) {
+				delete(rec, col.name)
+			}
+		}
 		out = append(out, rec)
 	}
 	return out, rows.Err()
 }
 
-// queryRecords runs a SELECT of cols and scans the records.
+// queryRecords runs a SELECT of selectList(cols) and scans the records.
+// args are the arguments of the query after the select list: those of the
+// select list itself (read checks) are put before them here.
 func queryRecords(ctx context.Context, q store.Querier, cols []column, query string, args ...any) ([]Record, error) {
+	if sel := selectArgs(cols); len(sel) > 0 {
+		args = append(sel, args...)
+	}
 	rows, err := q.Query(ctx, query, args...)
 	if err == nil {
 		var recs []Record
@@ -227,7 +266,7 @@ func (s *Service) User(ctx context.Context, id string) (Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.reload(ctx, s.db, c, id)
+	return s.reload(ctx, s.db, c, c.columns(), id)
 }
 
 // TimeArg is t as a query argument for a timestamp column of dialect d.

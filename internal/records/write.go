@@ -132,7 +132,11 @@ func (s *Service) userFields(ctx context.Context, caller Caller, body Body, crea
 }
 
 // Create validates body and inserts a record into coll, checking the create
-// rule against the row as stored, inside the transaction.
+// rule and then the write rules of the fields it sets against the row as
+// stored, inside the transaction. A non-superuser setting a readonly field,
+// or one whose write rule fails, gets a 403 PublicError naming the field and
+// nothing is written (see fields.go). The record returned is what the caller
+// may read of it.
 func (s *Service) Create(ctx context.Context, caller Caller, coll string, body Body) (Record, error) {
 	c, err := s.Collection(coll)
 	if err != nil {
@@ -158,6 +162,9 @@ func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body
 		if cond, condArgs, err = s.ruleSQL(caller, c.compiled.create); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkReadonly(c, caller, body); err != nil {
+		return nil, err
 	}
 	vals, err := s.parseBody(c, body, true)
 	if c.Name == "users" {
@@ -186,10 +193,13 @@ func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body
 		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
 			return err
 		}
+		if err := s.checkWriteRules(ctx, q, caller, c, id, vals); err != nil {
+			return err
+		}
 		if err := s.checkRelations(ctx, q, caller, c, vals); err != nil {
 			return err
 		}
-		rec, err = s.reload(ctx, q, c, id)
+		rec, err = s.reload(ctx, q, c, s.readColumns(caller, c), id)
 		return err
 	})
 	if err != nil {
@@ -212,8 +222,9 @@ func (s *Service) holds(ctx context.Context, q store.Querier, c *Collection, id,
 	return err
 }
 
-func (s *Service) reload(ctx context.Context, q store.Querier, c *Collection, id string) (Record, error) {
-	cols := c.columns()
+// reload reads record id of c with cols (c.columns() for every field, or
+// readColumns for what a caller may see).
+func (s *Service) reload(ctx context.Context, q store.Querier, c *Collection, cols []column, id string) (Record, error) {
 	recs, err := queryRecords(ctx, q, cols, fmt.Sprintf("SELECT %s FROM %s WHERE id = ?", selectList(cols), store.QuoteIdent(c.Table())), id)
 	if err != nil {
 		return nil, err
@@ -252,7 +263,7 @@ func (s *Service) visible(ctx context.Context, q store.Querier, caller Caller, c
 
 // Update applies a partial update. The update rule must hold before and after
 // the change, so a caller cannot move a record out of their own reach (give
-// it away) nor into it.
+// it away) nor into it. Readonly fields and write rules apply as for Create.
 func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, body Body) (Record, error) {
 	c, err := s.Collection(coll)
 	if err != nil {
@@ -264,6 +275,9 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 	}
 	if !ids.Valid(id) {
 		return nil, ErrNotFound
+	}
+	if err := checkReadonly(c, caller, body); err != nil {
+		return nil, err
 	}
 	vals, err := s.parseBody(c, body, false)
 	if c.Name == "users" {
@@ -294,6 +308,9 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
 			return err
 		}
+		if err := s.checkWriteRules(ctx, q, caller, c, id, vals); err != nil {
+			return err
+		}
 		if err := s.checkRelations(ctx, q, caller, c, vals); err != nil {
 			return err
 		}
@@ -310,7 +327,7 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 				}
 			}
 		}
-		rec, err = s.reload(ctx, q, c, id)
+		rec, err = s.reload(ctx, q, c, s.readColumns(caller, c), id)
 		return err
 	})
 	if err != nil {
