@@ -61,6 +61,13 @@ func (s *Service) Collection(name string) (*Collection, error) {
 
 func (s *Service) lookupLocked(name string) *Collection { return s.cols[name] }
 
+// lookup finds a collection by name, taking the read lock.
+func (s *Service) lookup(name string) *Collection {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cols[name]
+}
+
 // load reads every collection from the database and compiles its rules.
 func (s *Service) load(ctx context.Context) error {
 	rows, err := s.db.Query(ctx, `SELECT id, name, system, schema, version, created, updated FROM _keep_collections`)
@@ -103,7 +110,7 @@ func (s *Service) load(ctx context.Context) error {
 		if err := verr.err(); err != nil {
 			return fmt.Errorf("collection %q: stored schema no longer valid: %w", c.Name, err)
 		}
-		if err := s.compile(c, &verr); err != nil {
+		if err := s.compile(c, lookup, &verr); err != nil {
 			return fmt.Errorf("collection %q: %w", c.Name, err)
 		}
 	}
@@ -116,8 +123,8 @@ func (s *Service) load(ctx context.Context) error {
 // compile compiles the five rules of c and the read and write rules of its
 // fields; problems go to verr under rules.X and fields[i].read_rule or
 // fields[i].write_rule.
-func (s *Service) compile(c *Collection, verr *ValidationError) error {
-	schema := c.accessSchema()
+func (s *Service) compile(c *Collection, lookup func(string) *Collection, verr *ValidationError) error {
+	schema := c.ruleSchema(lookup)
 	for _, r := range []struct {
 		name string
 		rule access.Rule
@@ -197,7 +204,7 @@ func (s *Service) CreateCollection(ctx context.Context, in CollectionInput) (*Co
 	if exists {
 		return nil, conflict("collection %q already exists", c.Name)
 	}
-	if err := s.compile(c, &verr); err != nil {
+	if err := s.compile(c, s.lookup, &verr); err != nil {
 		return nil, err
 	}
 	doc, err := encodeSchema(c)
@@ -294,7 +301,12 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p Collectio
 	if err := verr.err(); err != nil {
 		return nil, err
 	}
-	if err := s.compile(next, &verr); err != nil {
+	if err := s.compile(next, func(n string) *Collection {
+		if n == next.Name {
+			return next
+		}
+		return s.lookup(n)
+	}, &verr); err != nil {
 		return nil, err
 	}
 	stmts, err := alterSQL(s.db.Dialect(), old, next)

@@ -81,9 +81,10 @@ func (s *Service) compileFields(c *Collection, schema access.Schema, verr *Valid
 			cr.unreadable[f.Name] = true
 		}
 	}
-	cr.filter = access.Schema{}
+	cr.filter = access.Schema{Table: schema.Table}
 	for _, af := range schema.Fields {
 		if !cr.unreadable[af.Name] {
+			af.Target = nil // no traversal in client filters: it would skip the target's view rule
 			cr.filter.Fields = append(cr.filter.Fields, af)
 		}
 	}

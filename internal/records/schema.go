@@ -330,9 +330,30 @@ func (f *Field) normalise(key string, verr *ValidationError, lookup func(string)
 	}
 }
 
+// ruleSchema is accessSchema plus one level of relation traversal for the
+// collection's own rules (owner.team == auth.team): each single relation
+// carries its target's schema. Only rules, written by whoever manages the
+// collection, get it; a client's filter never does, since a traversal reads
+// the target without the target's view rule.
+func (c *Collection) ruleSchema(lookup func(string) *Collection) access.Schema {
+	s := c.accessSchema()
+	for i := range s.Fields {
+		f := c.Field(s.Fields[i].Name)
+		if f == nil || f.Type != TypeRelation || f.Multi {
+			continue
+		}
+		if t := lookup(f.Collection); t != nil {
+			ts := t.accessSchema()
+			s.Fields[i].Target = &ts
+		}
+	}
+	return s
+}
+
 // accessSchema describes the collection's columns to the rule compiler.
+// Table names the table so that traversals can refer to the outer row.
 func (c *Collection) accessSchema() access.Schema {
-	s := access.Schema{Fields: []access.Field{
+	s := access.Schema{Table: c.Table(), Fields: []access.Field{
 		{Name: "id", Column: "id", Kind: access.KindText},
 		{Name: "created", Column: "created", Kind: access.KindDate},
 		{Name: "updated", Column: "updated", Kind: access.KindDate},

@@ -79,6 +79,12 @@ func deny(c Caller) error {
 // ruleSQL returns the SQL condition that rule imposes on caller ("" for
 // none), or the refusal when the rule is locked.
 func (s *Service) ruleSQL(c Caller, rule access.CompiledRule) (string, []any, error) {
+	return s.ruleSQLFor(c, rule, access.Request{})
+}
+
+// ruleSQLFor is ruleSQL for a rule that may read the request (method and
+// submitted body), as create and update rules may.
+func (s *Service) ruleSQLFor(c Caller, rule access.CompiledRule, req access.Request) (string, []any, error) {
 	if c.Superuser {
 		return "", nil, nil
 	}
@@ -86,7 +92,7 @@ func (s *Service) ruleSQL(c Caller, rule access.CompiledRule) (string, []any, er
 	case access.RulePublic:
 		return "", nil, nil
 	case access.RuleExpr:
-		cond, args, err := rule.Pred.Bind(c.Auth)
+		cond, args, err := rule.Pred.BindRequest(c.Auth, req)
 		if err != nil {
 			// A value of the caller does not fit the rule: fail closed.
 			// The cause is not logged: it can quote the caller's values.

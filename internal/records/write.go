@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/keep-dev/keep/internal/access"
 	"github.com/keep-dev/keep/internal/ids"
 	"github.com/keep-dev/keep/internal/store"
 )
@@ -159,7 +160,7 @@ func (s *Service) Signup(ctx context.Context, body Body) (Record, error) {
 func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body Body, signup bool) (Record, error) {
 	cond, condArgs, err := "", []any(nil), error(nil)
 	if !signup {
-		if cond, condArgs, err = s.ruleSQL(caller, c.compiled.create); err != nil {
+		if cond, condArgs, err = s.ruleSQLFor(caller, c.compiled.create, requestOf(c.compiled.create, "POST", body)); err != nil {
 			return nil, err
 		}
 	}
@@ -269,7 +270,7 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 	if err != nil {
 		return nil, err
 	}
-	cond, condArgs, err := s.ruleSQL(caller, c.compiled.update)
+	cond, condArgs, err := s.ruleSQLFor(caller, c.compiled.update, requestOf(c.compiled.update, "PATCH", body))
 	if err != nil {
 		return nil, err
 	}
@@ -556,4 +557,23 @@ func sortedKeys(m map[string]any) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// requestOf is the request a create or update rule sees: the method and the
+// fields as submitted (a null is kept: has() reports it as sent). Values are
+// plain JSON values; the body was decoded once already, so this cannot fail
+// on valid input, and a value that does not decode is left out.
+// Only a rule that reads the request pays for decoding the body again.
+func requestOf(rule access.CompiledRule, method string, body Body) access.Request {
+	if rule.Pred == nil || !rule.Pred.ReadsRequest() {
+		return access.Request{}
+	}
+	req := access.Request{Method: method, Body: make(map[string]any, len(body))}
+	for k, raw := range body {
+		var v any
+		if json.Unmarshal(raw, &v) == nil {
+			req.Body[k] = v
+		}
+	}
+	return req
 }
