@@ -235,3 +235,13 @@ func (s *Service) validateNewPassword(field, pw, email string) error {
 	}
 	return &records.ValidationError{Fields: map[string]string{field: msg}}
 }
+
+// CallerFor is the caller a user's requests would have: fresh email, roles
+// and fields, as with a token. Access explanations use it.
+func (s *Service) CallerFor(ctx context.Context, userID string) (records.Caller, error) {
+	c, err := s.caller(ctx, userID)
+	if errors.Is(err, ErrUnauthenticated) {
+		return records.Caller{}, &records.PublicError{Kind: records.ErrNotFound, Msg: "user not found or disabled"}
+	}
+	return c, err
+}

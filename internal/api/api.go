@@ -24,6 +24,7 @@ type Records interface {
 	Update(ctx context.Context, c records.Caller, coll, id string, body records.Body) (records.Record, error)
 	Delete(ctx context.Context, c records.Caller, coll, id string) error
 	List(ctx context.Context, c records.Caller, coll string, opt records.ListOptions) (*records.Page, error)
+	Check(ctx context.Context, c records.Caller, coll, action, recordID string) (records.Decision, error)
 }
 
 // Accounts is what the API needs of the accounts service.
@@ -32,6 +33,7 @@ type Accounts interface {
 	Authenticate(ctx context.Context, token string, client accounts.ClientInfo) (records.Caller, error)
 	Me(ctx context.Context, c records.Caller) (records.Record, error)
 	Signup(ctx context.Context, body records.Body) (records.Record, error)
+	CallerFor(ctx context.Context, userID string) (records.Caller, error)
 
 	Refresh(ctx context.Context, refreshToken string, client accounts.ClientInfo) (accounts.LoginResult, error)
 	Logout(ctx context.Context, c records.Caller) error
@@ -163,6 +165,7 @@ func (a *API) routes() []route {
 		{"GET /api/keys", a.listKeys},
 		{"DELETE /api/keys/{id}", a.deleteKey},
 		{"POST /api/admin/signing-keys/rotate", a.rotateSigningKey},
+		{"POST /api/access/check", a.accessCheck},
 
 		{"GET /api/collections", a.listCollections},
 		{"POST /api/collections", a.createCollection},

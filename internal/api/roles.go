@@ -22,6 +22,7 @@ var adminRoutes = map[string]roles.Permission{
 	"GET /metrics":                        roles.SettingsManage,
 	"GET /debug/pprof/{name}":             roles.SettingsManage,
 	"POST /api/admin/signing-keys/rotate": roles.KeysManage,
+	"POST /api/access/check":              roles.RolesManage,
 	"GET /api/collections":                roles.CollectionsManage,
 	"POST /api/collections":               roles.CollectionsManage,
 	"GET /api/collections/{name}":         roles.CollectionsManage,
