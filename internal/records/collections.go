@@ -145,6 +145,14 @@ func (s *Service) compile(c *Collection, lookup func(string) *Collection, verr *
 			}
 			return err
 		}
+		if cr.Pred != nil && (r.name == "list" || r.name == "view") {
+			for _, tr := range cr.Pred.Traversals() {
+				// Each candidate row probes the target by primary key; what
+				// costs is how many rows the list scans to fill a page.
+				s.log.Warn("rule traverses a relation; a list over a large table may scan it",
+					"collection", c.Name, "rule", r.name, "traversal", tr.String())
+			}
+		}
 		*r.dst = cr
 	}
 	if err := s.compileFields(c, schema, verr); err != nil {
