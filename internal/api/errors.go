@@ -36,6 +36,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// statusClientClosed is the status logged for a request whose client
+// disconnected before the answer (nginx's convention).
+const statusClientClosed = 499
+
 func newError(status int, code, msg string) *Error {
 	return &Error{Status: status, Code: code, Msg: msg}
 }
@@ -94,6 +98,9 @@ func classify(err error) *Error {
 			RetryAfter: rl.RetryAfter, Err: err}
 	case errors.Is(err, accounts.ErrNotImplemented):
 		return pick(http.StatusNotImplemented, "not_implemented", "not implemented by this server")
+	case errors.Is(err, context.Canceled):
+		// The client went away (nginx's 499): nothing to tell it, no bug to log.
+		return &Error{Status: statusClientClosed, Code: "canceled", Msg: "the request was canceled", Err: err}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrBusy):
 		return pick(http.StatusServiceUnavailable, "unavailable", "the server is busy; try again shortly")
 	}
@@ -105,7 +112,7 @@ func classify(err error) *Error {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
 	st := state(r)
-	if e.Status >= 500 {
+	if e.Status >= 500 && e.Status != statusClientClosed {
 		st.log.ErrorContext(r.Context(), "request failed", "err", err)
 	} else if e.Err != nil {
 		st.log.DebugContext(r.Context(), "request refused", "status", e.Status, "err", e.Err)

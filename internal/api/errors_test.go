@@ -30,6 +30,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("%w: expired", accounts.ErrUnauthenticated), 401, "invalid_token"},
 		{fmt.Errorf("hash: %w", context.DeadlineExceeded), 503, "unavailable"},
 		{fmt.Errorf("tx: %w", store.ErrBusy), 503, "unavailable"},
+		{fmt.Errorf("query: %w", context.Canceled), 499, "canceled"},
 		{errors.New("pq: relation c_x does not exist SELECT secret"), 500, "internal_error"},
 	} {
 		e := classify(tc.err)
