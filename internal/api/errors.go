@@ -112,7 +112,7 @@ func classify(err error) *Error {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
 	st := state(r)
-	if e.Status >= 500 && e.Status != statusClientClosed {
+	if e.Status >= 500 {
 		st.log.ErrorContext(r.Context(), "request failed", "err", err)
 	} else if e.Err != nil {
 		st.log.DebugContext(r.Context(), "request refused", "status", e.Status, "err", e.Err)
