@@ -182,6 +182,36 @@ var exprCases = []exprCase{
 	{name: "trav_or_owner", src: `owner == auth.id || owner.team == auth.team`, want: []string{"r01", "r04", "r06", "r07", "r10"}, anon: none},
 	{name: "trav_signed_in", src: `auth.id != "" && owner.team == auth.team`, want: []string{"r01", "r04", "r06", "r07", "r10"}, anon: none},
 	{name: "trav_and_request", src: `owner.team == auth.team && (!has(request.body.status) || "editor" in auth.roles)`, want: []string{"r01", "r04", "r06", "r07", "r10"}, anon: none, req: &sampleRequest},
+	// Traversals compared with values compile to semi-joins; these check
+	// them against NULL owners (r03, r09), a dangling owner (r05), target
+	// fields that are NULL (u3, u4) and negation, which must match the
+	// complement.
+	{name: "trav_not_ne", src: `!(owner.team != "a")`, want: []string{"r01", "r03", "r04", "r05", "r06", "r07", "r09", "r10", "r11"}},
+	{name: "trav_not_in_literal", src: `!(owner.team in ["a", "c"])`, want: []string{"r02", "r03", "r05", "r08", "r09", "r11"}},
+	{name: "trav_in_params", src: `owner.team in [auth.team, "z"]`, want: []string{"r01", "r04", "r06", "r07", "r10"}, anon: none},
+	{name: "trav_in_auth_list", src: `owner.manager in auth.teams`, want: []string{"r01", "r04", "r07", "r10"}},
+	{name: "trav_not_in_auth_list", src: `!(owner.manager in auth.teams)`, want: []string{"r02", "r03", "r05", "r06", "r08", "r09", "r11"}},
+	{name: "trav_ends_with", src: `owner.title.endsWith("dev")`, want: []string{"r02", "r08"}},
+	{name: "trav_not_ends_with", src: `!owner.title.endsWith("dev")`, want: []string{"r01", "r03", "r04", "r05", "r06", "r07", "r09", "r10", "r11"}},
+	{name: "trav_contains", src: `owner.title.contains("e")`, want: []string{"r01", "r02", "r04", "r07", "r08", "r10"}},
+	{name: "trav_starts_with_empty", src: `owner.title.startsWith("")`, want: []string{"r01", "r02", "r04", "r07", "r08", "r10", "r11"}},
+	{name: "trav_not_starts_with_empty", src: `!owner.title.startsWith("")`, want: []string{"r03", "r05", "r06", "r09"}},
+	{name: "trav_literal_starts_with", src: `"Go developer".startsWith(owner.title)`, want: []string{"r02", "r08"}},
+	{name: "trav_not_literal_starts_with", src: `!"Go developer".startsWith(owner.title)`, want: []string{"r01", "r03", "r04", "r05", "r06", "r07", "r09", "r10", "r11"}},
+	{name: "trav_literal_ends_with", src: `"box".endsWith(owner.title)`, want: []string{"r11"}},
+	{name: "trav_size_text", src: `size(owner.title) > 2`, want: []string{"r01", "r02", "r04", "r07", "r08", "r10"}},
+	{name: "trav_not_size_text", src: `!(size(owner.title) > 2)`, want: []string{"r03", "r05", "r06", "r09", "r11"}},
+	{name: "trav_not_number", src: `!(owner.rank > 2)`, want: []string{"r02", "r03", "r05", "r06", "r08", "r09"}},
+	{name: "trav_date_ne_unaligned", src: `owner.joined != timestamp("2024-01-01T00:00:00.0001Z")`, want: []string{"r01", "r02", "r04", "r07", "r08", "r10", "r11"}},
+	{name: "trav_not_date_ne_unaligned", src: `!(owner.joined != timestamp("2024-01-01T00:00:00.0001Z"))`, want: []string{"r03", "r05", "r06", "r09"}},
+	{name: "trav_eq_missing_auth", src: `owner.team == auth.nope`, want: none, anon: none},
+	{name: "trav_not_eq_missing_auth", src: `!(owner.team == auth.nope)`, want: all, anon: all},
+	{name: "trav_not_list_has", src: `!("go" in owner.skills)`, want: []string{"r02", "r03", "r05", "r06", "r08", "r09"}},
+	{name: "trav_not_is_null", src: `!(owner.team == null)`, want: []string{"r01", "r02", "r04", "r06", "r07", "r08", "r10"}},
+	{name: "trav_eq_or_null", src: `owner.team == "a" || owner.team == null`, want: []string{"r01", "r03", "r04", "r05", "r06", "r07", "r09", "r10", "r11"}},
+	{name: "trav_bool_ne", src: `owner.admin != true`, want: []string{"r02", "r08", "r11"}},
+	{name: "trav_not_bool_ne", src: `!(owner.admin != true)`, want: []string{"r01", "r03", "r04", "r05", "r06", "r07", "r09", "r10"}},
+	{name: "trav_not_eq_auth", src: `!(owner.team == auth.team)`, want: []string{"r02", "r03", "r05", "r08", "r09", "r11"}, anon: all},
 }
 
 // bindErrorCases compile, but Bind must refuse them for the caller.

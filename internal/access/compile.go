@@ -96,12 +96,20 @@ func (p *Predicate) ReadsRequest() bool { return p.readsRequest }
 // Traversal is one relation lookup a predicate makes, as owner.team in
 // `owner.team == auth.team`.
 //
-// It compiles to a correlated subquery that finds the related record by its
-// id, the target's primary key, so each lookup is one index probe per
-// candidate row of the outer table, whatever Field is. An index on the
-// target's Column does not speed it up; what bounds the cost is how many
-// outer rows the rest of the query leaves (LIMIT with an indexed ORDER BY
-// stops early, a page that finds few matches reads the whole table). A
+// Where the expression compares the traversal with request-time values or
+// literals (owner.team == auth.team, owner.rank > 2, owner.team in [...],
+// owner.title.startsWith("Go")), it compiles to a semi-join on the relation
+// column, `"c_posts"."owner" IN (SELECT keep_rel1."id" FROM "c_users" AS
+// keep_rel1 WHERE keep_rel1."team" = ?)`: an engine can find the matching
+// targets through an index on the target's Column and then the records
+// through the index on the relation column, so an index on Column bounds
+// the cost. Elsewhere (a test for null such as owner.team == null, a
+// comparison with a record field or another traversal) it compiles to a
+// correlated subquery that finds the related record by its id, the target's
+// primary key: one index probe per candidate row of the outer table, which
+// an index on Column does not speed up; what bounds the cost there is how
+// many outer rows the rest of the query leaves (LIMIT with an indexed ORDER
+// BY stops early, a page that finds few matches reads the whole table). A
 // caller that wants to warn about large scans can do so per Traversal.
 type Traversal struct {
 	// Relation is the relation field of the collection, as in "owner".

@@ -196,11 +196,64 @@ type leaf struct {
 	param         *param   // the request-time side, if any
 	params        []*param // elements of a list literal
 	paramIsTarget bool     // for string functions: param is the target
+
+	// semi, when set, makes the leaf a semi-join on a traversal: its field
+	// side (left, or right when paramIsTarget) is written on the target
+	// column, and bind wraps the condition in semi.
+	semi *semiJoin
+}
+
+// semiJoin is how a leaf that compares one traversal with request-time
+// values is written: `owner.team == auth.team` becomes
+//
+//	"c_posts"."owner" IN (SELECT keep_rel1."id" FROM "c_users" AS keep_rel1 WHERE keep_rel1."team" = ?)
+//
+// rather than the correlated scalar subquery of compiler.ref compared with
+// ?, so an engine can look the matching targets up in an index on the
+// target column and the records by the index on the relation column,
+// instead of probing the target once per outer row.
+//
+// The two forms differ only where one is NULL and the other FALSE: for a
+// record whose relation is NULL the semi-join is NULL (or FALSE when no
+// target matches), where the scalar form is the condition on NULL, which is
+// NULL or FALSE for every leaf that uses a semi-join. They agree on every
+// row where either is TRUE: the target's id is its primary key, so the
+// relation matches at most one target, and the semi-join is TRUE exactly
+// when that target exists and the condition on its column is TRUE, which is
+// when the scalar form is TRUE. A dangling relation finds no target in
+// either form. Keep's predicates only ever ask whether a condition is TRUE:
+// AND and OR give TRUE for the same rows whether a part is NULL or FALSE,
+// and ! is NOT COALESCE(e, FALSE), which maps NULL and FALSE alike.
+//
+// Tests for NULL (owner.team == null is TRUE for a record without an
+// owner, which the semi-join could not be) and comparisons between two
+// fields keep the scalar form.
+type semiJoin struct {
+	outer string // the relation column, "c_posts"."owner"
+	from  string // keep_rel1."id" FROM "c_users" AS keep_rel1
+}
+
+// wrap puts a bound condition on the target column inside the semi-join.
+// A known condition stays as it is: the scalar form would not read the
+// column either.
+func (s *semiJoin) wrap(f frag) frag {
+	if f.known {
+		return f
+	}
+	return frag{sql: s.outer + " IN (SELECT " + s.from + " WHERE " + f.sql + ")", args: f.args}
 }
 
 const ms = time.Millisecond
 
 func (l *leaf) bind(b *binder) (frag, error) {
+	f, err := l.bindLeaf(b)
+	if err != nil || l.semi == nil {
+		return f, err
+	}
+	return l.semi.wrap(f), nil
+}
+
+func (l *leaf) bindLeaf(b *binder) (frag, error) {
 	switch l.kind {
 	case leafBoolColumn:
 		return frag{sql: l.left + " = TRUE"}, nil

@@ -32,12 +32,15 @@ func (c *compiler) pred(e celast.Expr) (node, error) {
 	}
 	switch e.Kind() {
 	case celast.IdentKind:
-		sql, f := c.ref(e.AsIdent())
+		sql, f, inner, sj := c.ref(e.AsIdent())
 		if f.Kind == KindJSON {
 			return nil, compileErrorf("json fields can only be compared with null (%s)", f.Name)
 		}
 		if f.Kind != KindBool {
 			return nil, compileErrorf("field %q is a %s field, not a condition; compare it with a value", f.Name, f.Kind)
+		}
+		if sj != nil {
+			return &leaf{kind: leafBoolColumn, left: inner, semi: sj}, nil
 		}
 		return &leaf{kind: leafBoolColumn, left: sql}, nil
 	case celast.CallKind:
@@ -102,9 +105,26 @@ type operand struct {
 	name  string // field name, or source text of size(...), for messages
 	param *param // set for request-time values
 	null  bool
+	// For an operand that reads one traversal (owner.team, size(owner.team)),
+	// semi is the semi-join that finds the related record and inner the
+	// operand's SQL on the target column, for use inside it.
+	semi  *semiJoin
+	inner string
 }
 
 func (o operand) isSQL() bool { return o.sql != "" }
+
+// semiLeaf sets lf to test o inside o's semi-join, if o reads a traversal:
+// lf's SQL side becomes o.inner and *side is where that side goes. It is
+// only used where o is the leaf's one SQL side, compared with a request-time
+// value; see semiJoin for why that is equivalent.
+func semiLeaf(lf *leaf, side *string, o operand) {
+	if o.semi == nil {
+		return
+	}
+	lf.semi = o.semi
+	*side = o.inner
+}
 
 func (c *compiler) column(f Field) string { return store.QuoteIdent(f.Column) }
 
@@ -120,19 +140,29 @@ func (c *compiler) column(f Field) string { return store.QuoteIdent(f.Column) }
 // with keep_ (see Schema.Table), so the alias never shadows the outer table
 // and the outer column is always the record's, even when the target has a
 // column of the same name.
-func (c *compiler) ref(name string) (string, Field) {
+//
+// For a traversal, ref also returns the target column under the alias
+// (keep_rel1."team") and the semi-join it belongs to, which leaves that
+// compare the traversal with a request-time value use instead of the
+// scalar subquery (see semiJoin).
+func (c *compiler) ref(name string) (string, Field, string, *semiJoin) {
 	if f, ok := c.fields[name]; ok {
-		return c.column(f), f
+		return c.column(f), f, "", nil
 	}
 	t := c.trav[name]
 	c.aliases++
 	a := aliasPrefix + "rel" + strconv.Itoa(c.aliases)
 	q := store.QuoteIdent
-	sql := "(SELECT " + a + "." + q(t.target.Column) + " FROM " + q(t.rel.Target.Table) + " AS " + a +
-		" WHERE " + a + "." + q(t.targetID.Column) + " = " + q(c.schema.Table) + "." + q(t.rel.Column) + ")"
+	sj := &semiJoin{
+		outer: q(c.schema.Table) + "." + q(t.rel.Column),
+		from:  a + "." + q(t.targetID.Column) + " FROM " + q(t.rel.Target.Table) + " AS " + a,
+	}
+	inner := a + "." + q(t.target.Column)
+	sql := "(SELECT " + inner + " FROM " + q(t.rel.Target.Table) + " AS " + a +
+		" WHERE " + a + "." + q(t.targetID.Column) + " = " + sj.outer + ")"
 	f := t.target
 	f.Name = name
-	return sql, f
+	return sql, f, inner, sj
 }
 
 func (c *compiler) operand(e celast.Expr) (operand, error) {
@@ -151,8 +181,8 @@ func (c *compiler) operand(e celast.Expr) (operand, error) {
 	}
 	switch e.Kind() {
 	case celast.IdentKind:
-		sql, f := c.ref(e.AsIdent())
-		return operand{sql: sql, kind: f.Kind, name: f.Name}, nil
+		sql, f, inner, sj := c.ref(e.AsIdent())
+		return operand{sql: sql, kind: f.Kind, name: f.Name, semi: sj, inner: inner}, nil
 	case celast.CallKind:
 		call := e.AsCall()
 		var arg celast.Expr
@@ -184,19 +214,24 @@ func (c *compiler) operand(e celast.Expr) (operand, error) {
 // size translates size(x) for a text or list field.
 func (c *compiler) size(o operand, e celast.Expr) (operand, error) {
 	out := operand{kind: kindInteger, name: c.text(e)}
+	var fn string
 	switch {
 	case o.kind == KindText && c.dialect == store.Postgres:
-		out.sql = "char_length(" + o.sql + ")"
+		fn = "char_length"
 	case o.kind == KindText:
 		// length() counts characters of TEXT, as CEL's size() counts code
 		// points.
-		out.sql = "length(" + o.sql + ")"
+		fn = "length"
 	case o.kind == KindTextList && c.dialect == store.Postgres:
-		out.sql = "jsonb_array_length(" + o.sql + ")"
+		fn = "jsonb_array_length"
 	case o.kind == KindTextList:
-		out.sql = "json_array_length(" + o.sql + ")"
+		fn = "json_array_length"
 	default:
 		return operand{}, compileErrorf("size() is only supported on text and list fields (in %s)", out.name)
+	}
+	out.sql = fn + "(" + o.sql + ")"
+	if o.semi != nil {
+		out.semi, out.inner = o.semi, fn+"("+o.inner+")"
 	}
 	return out, nil
 }
@@ -253,6 +288,7 @@ func (c *compiler) comparison(e celast.Expr, fn string) (node, error) {
 	if err := c.checkStatic(r.param, l.kind); err != nil {
 		return nil, err
 	}
+	semiLeaf(lf, &lf.left, l)
 	return lf, nil
 }
 
@@ -336,6 +372,7 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 			return nil, err
 		}
 		lf.param = eo.param
+		semiLeaf(lf, &lf.left, lo)
 		return lf, nil
 	}
 	// <field> in <request-time list>
@@ -358,6 +395,7 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 			}
 			lf.params = append(lf.params, p)
 		}
+		semiLeaf(lf, &lf.left, eo)
 		return lf, nil
 	}
 	if list.Kind() == celast.MapKind {
@@ -372,7 +410,9 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 			return nil, &CompileError{Msg: err.Error()}
 		}
 	}
-	return &leaf{kind: leafInList, left: eo.sql, vkind: eo.kind, param: p}, nil
+	lf := &leaf{kind: leafInList, left: eo.sql, vkind: eo.kind, param: p}
+	semiLeaf(lf, &lf.left, eo)
+	return lf, nil
 }
 
 func (c *compiler) stringFunc(e celast.Expr, fn string) (node, error) {
@@ -405,8 +445,10 @@ func (c *compiler) stringFunc(e celast.Expr, fn string) (node, error) {
 	switch {
 	case target.isSQL() && !arg.isSQL():
 		lf.param = arg.param
+		semiLeaf(lf, &lf.left, target)
 	case !target.isSQL():
 		lf.param, lf.paramIsTarget = target.param, true
+		semiLeaf(lf, &lf.right, arg)
 	}
 	return lf, nil
 }

@@ -147,8 +147,9 @@ func (s *Service) compile(c *Collection, lookup func(string) *Collection, verr *
 		}
 		if cr.Pred != nil && (r.name == "list" || r.name == "view") {
 			for _, tr := range cr.Pred.Traversals() {
-				// Each candidate row probes the target by primary key; what
-				// costs is how many rows the list scans to fill a page.
+				// Comparisons with a value compile to a semi-join driven by
+				// the relation's index; the cost grows with the matching
+				// rows, which a large collection can make many.
 				s.log.Warn("rule traverses a relation; a list over a large table may scan it",
 					"collection", c.Name, "rule", r.name, "traversal", tr.String())
 			}
