@@ -42,31 +42,13 @@ func (l *akLog) String() string {
 	return l.b.String()
 }
 
-// akClock is a settable clock for accounts.Deps.Now.
-type akClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *akClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *akClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // akFixture is an accounts service on one engine with users alice (roles
 // editor, viewer), bob (no roles) and admin (superuser, editor).
 type akFixture struct {
 	t     testing.TB
 	db    store.DB
 	svc   *accounts.Service
-	clock *akClock
+	clock *fakeClock
 	logs  *akLog
 	keys  []string // every key made, for the storage and log scans
 	ids   map[string]string
@@ -83,7 +65,7 @@ func newAKFixture(t testing.TB, db store.DB) *akFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &akClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	f := &akFixture{t: t, db: db, clock: clock, logs: logs, ids: map[string]string{},
 		svc: accounts.New(accounts.Deps{DB: db, Records: rec, Hasher: hasher, Logger: log, Now: clock.Now})}
 	for who, roles := range map[string][]string{

@@ -21,29 +21,11 @@ import (
 	"github.com/keep-dev/keep/internal/store/enginetest"
 )
 
-// mfaClock is a settable clock shared by the service and its token issuer.
-type mfaClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *mfaClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *mfaClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type mfaFixture struct {
 	t     *testing.T
 	db    store.DB
 	svc   *accounts.Service
-	clock *mfaClock
+	clock *fakeClock
 	ids   map[string]string
 }
 
@@ -56,7 +38,7 @@ func newMFAFixture(t *testing.T, db store.DB) *mfaFixture {
 		t.Fatal(err)
 	}
 	// Ten seconds into a time step, so a step is a 30-second advance.
-	clock := &mfaClock{t: time.Date(2030, 1, 2, 3, 4, 10, 0, time.UTC)}
+	clock := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 10, 0, time.UTC)}
 	key, err := auth.NewKey()
 	if err != nil {
 		t.Fatal(err)
