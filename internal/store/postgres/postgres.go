@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -107,48 +106,8 @@ func (db *DB) Tx(ctx context.Context, fn func(q store.Querier) error) error {
 	if db.closed.Load() {
 		return store.ErrClosed
 	}
-	for attempt := 1; ; attempt++ {
-		err := db.tx(ctx, fn)
-		if err == nil || !retryable(err) || attempt == txAttempts {
-			return err
-		}
-		db.log.DebugContext(ctx, "retrying transaction", "attempt", attempt, "err", err)
-		d := txBackoff << (attempt - 1)
-		if sleep(ctx, d+rand.N(d)) != nil {
-			return err
-		}
-	}
-}
-
-func (db *DB) tx(ctx context.Context, fn func(q store.Querier) error) error {
-	tx, err := db.pool.BeginTx(ctx, nil)
-	if err != nil {
-		return mapErr(err)
-	}
-	// Roll back unless fn returned nil: on error, on panic (which then goes
-	// on up with its own stack) and on runtime.Goexit.
-	ok := false
-	defer func() {
-		if !ok {
-			tx.Rollback()
-		}
-	}()
-	if err := fn(querier(tx)); err != nil {
-		return err
-	}
-	ok = true
-	return mapErr(tx.Commit())
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sqldb.TxRunner{Pool: db.pool, Querier: querier, MapErr: mapErr, Retryable: retryable,
+		Attempts: txAttempts, Backoff: txBackoff, Log: db.log}.Run(ctx, fn)
 }
 
 // Ping checks that the server answers.

@@ -1,0 +1,71 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// TxRunner runs read-write transactions on a pool, retrying those the
+// engine aborted before anything was committed.
+type TxRunner struct {
+	Pool      *sql.DB
+	Querier   func(Conn) Querier
+	MapErr    func(error) error
+	Retryable func(error) bool // reports errors after which fn may run again
+	Attempts  int              // at most this many runs of fn
+	Backoff   time.Duration    // the first wait; it doubles, with jitter
+	Log       *slog.Logger
+}
+
+// Run runs fn in a transaction and commits if it returns nil, retrying as
+// configured.
+func (r TxRunner) Run(ctx context.Context, fn func(q store.Querier) error) error {
+	for attempt := 1; ; attempt++ {
+		err := r.once(ctx, fn)
+		if err == nil || !r.Retryable(err) || attempt >= r.Attempts {
+			return err
+		}
+		r.Log.DebugContext(ctx, "retrying transaction", "attempt", attempt, "err", err)
+		d := r.Backoff << (attempt - 1)
+		if sleep(ctx, d+rand.N(d)) != nil {
+			return err
+		}
+	}
+}
+
+func (r TxRunner) once(ctx context.Context, fn func(q store.Querier) error) error {
+	tx, err := r.Pool.BeginTx(ctx, nil)
+	if err != nil {
+		return r.MapErr(err)
+	}
+	// Roll back unless fn returned nil: on error, on panic (which then goes
+	// on up with its own stack) and on runtime.Goexit.
+	ok := false
+	defer func() {
+		if !ok {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(r.Querier(tx)); err != nil {
+		return err
+	}
+	ok = true
+	// A failed COMMIT leaves nothing committed: the driver rolls back.
+	return r.MapErr(tx.Commit())
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
