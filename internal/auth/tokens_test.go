@@ -783,3 +783,56 @@ func TestIssueSessionCarriesSID(t *testing.T) {
 		t.Fatalf("plain token: %+v, %v", c, err)
 	}
 }
+
+// TestSignatureCacheKeepsEveryCheck: a token verified once skips only the
+// signature check; expiry still applies, a removed key ends it, and any
+// other spelling is checked in full.
+func TestSignatureCacheKeepsEveryCheck(t *testing.T) {
+	old, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := NewKeySet(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := NewTokens(ks, TokenConfig{Issuer: "keep", Audience: "keep", TTL: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := tok.Issue("user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time from the cache
+		if _, err := tok.Verify(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !tok.cachedSignature(s) {
+		t.Fatal("a verified token is not cached")
+	}
+	tampered := s[:len(s)-2] + map[bool]string{true: "AA", false: "BA"}[s[len(s)-2:] != "AA"]
+	if _, err := tok.Verify(tampered); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("tampered token: %v", err)
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := tok.Verify(s); !errors.Is(err, ErrExpiredToken) {
+		t.Fatalf("expired cached token: %v", err)
+	}
+	now = now.Add(-2 * time.Minute)
+	next, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Rotate(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Remove(old.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.Verify(s); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("cached token of a removed key: %v", err)
+	}
+}
