@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/keep-dev/keep/internal/access"
 	"github.com/keep-dev/keep/internal/accounts"
@@ -173,6 +174,7 @@ func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
 	// Keys rotated by another process (the CLI, another replica) are picked
 	// up within signingKeyRefresh (≤ 60 s).
 	wg.Go(func() { k.watchSigningKeys(mctx, signingKeyRefresh) })
+	wg.Go(func() { k.Accounts.RunPurge(mctx, time.Hour) })
 	wg.Go(func() {
 		if err := k.outbox.Run(mctx); err != nil {
 			k.log.Error("mail outbox stopped", "err", err)
