@@ -65,10 +65,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return superuserCreate(ctx, args[2:], stdin, stdout, stderr, getenv)
 	case "keys":
-		if len(args) < 2 || args[1] != "rotate-signing" {
-			return errors.New(`usage: keep keys rotate-signing [--data D | --db URL]`)
+		if len(args) < 2 {
+			return errors.New(`usage: keep keys rotate-signing|rotate|rotate-master [flags]`)
 		}
-		return keysRotateSigning(ctx, args[2:], stdout, stderr, getenv)
+		switch args[1] {
+		case "rotate-signing":
+			return keysRotateSigning(ctx, args[2:], stdout, stderr, getenv)
+		case "rotate":
+			return keysRotate(ctx, args[2:], stdout, stderr, getenv)
+		case "rotate-master":
+			return keysRotateMaster(ctx, args[2:], stdout, stderr, getenv)
+		}
+		return fmt.Errorf("unknown command \"keys %s\"", args[1])
+	case "audit":
+		if len(args) < 2 {
+			return errors.New(`usage: keep audit verify|export|checkpoint [flags]`)
+		}
+		return auditCommand(ctx, args[1], args[2:], stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "keep", version)
 		return nil

@@ -38,6 +38,21 @@ type Config struct {
 	SMTPUsername string // --smtp-username, KEEP_SMTP_USERNAME
 	SMTPPassword Secret // KEEP_SMTP_PASSWORD only: never a flag, so it is not in argv
 	SMTPTLS      string // --smtp-tls, KEEP_SMTP_TLS: starttls, tls or none
+
+	// The root key of the keyring: KEEP_MASTER_KEY (base64 of 32 bytes, env
+	// only so it is not in argv) or a file holding it; with neither, a key
+	// is generated into the data directory (development only, with a warning).
+	MasterKey     Secret // KEEP_MASTER_KEY only
+	MasterKeyFile string // --master-key-file, KEEP_MASTER_KEY_FILE
+
+	TLSCert      string   // --tls-cert, KEEP_TLS_CERT: PEM certificate chain
+	TLSKey       string   // --tls-key, KEEP_TLS_KEY: PEM private key
+	DevTLS       bool     // --dev-tls, KEEP_DEV_TLS: self-signed certificate for local use
+	HTTPRedirect string   // --http-redirect, KEEP_HTTP_REDIRECT: plain-HTTP listener redirecting to HTTPS
+	CORSOrigins  []string // --cors-origins, KEEP_CORS_ORIGINS: comma-separated allowed origins; none by default
+
+	AuditCheckpointFile     string        // --audit-checkpoint-file, KEEP_AUDIT_CHECKPOINT_FILE: second sink (JSON lines)
+	AuditCheckpointInterval time.Duration // --audit-checkpoint-interval, KEEP_AUDIT_CHECKPOINT_INTERVAL
 }
 
 // Secret is a string that never prints: connection URLs carry passwords.
@@ -73,6 +88,8 @@ func Default() Config {
 		MailFrom:         "keep@localhost",
 		SMTPPort:         587,
 		SMTPTLS:          "starttls",
+
+		AuditCheckpointInterval: 10 * time.Minute,
 	}
 }
 
@@ -87,6 +104,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env KEEP_LOG_LEVEL)")
 	fs.IntVar(&c.MinPassword, "password-min", c.MinPassword, "minimum password length, 8 to 64 (env KEEP_PASSWORD_MIN)")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "file holding the keyring's root key, base64 of 32 bytes; or set KEEP_MASTER_KEY (env KEEP_MASTER_KEY_FILE)")
+	fs.StringVar(&c.AuditCheckpointFile, "audit-checkpoint-file", c.AuditCheckpointFile, "append every signed audit checkpoint to this file too, outside the database (env KEEP_AUDIT_CHECKPOINT_FILE)")
 	fs.StringVar(&c.Synchronous, "sqlite-synchronous", c.Synchronous, "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives a crash) (env KEEP_SQLITE_SYNCHRONOUS)")
 }
 
@@ -107,6 +126,26 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SMTPPort, "smtp-port", c.SMTPPort, "SMTP server port (env KEEP_SMTP_PORT)")
 	fs.StringVar(&c.SMTPUsername, "smtp-username", c.SMTPUsername, "SMTP user; the password comes from KEEP_SMTP_PASSWORD only (env KEEP_SMTP_USERNAME)")
 	fs.StringVar(&c.SMTPTLS, "smtp-tls", c.SMTPTLS, "starttls, tls or none (env KEEP_SMTP_TLS)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTPS with this PEM certificate chain; needs --tls-key (env KEEP_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert (env KEEP_TLS_KEY)")
+	fs.BoolVar(&c.DevTLS, "dev-tls", c.DevTLS, "serve HTTPS on --http with a self-signed certificate made at start, for local use (env KEEP_DEV_TLS)")
+	fs.StringVar(&c.HTTPRedirect, "http-redirect", c.HTTPRedirect, "also listen on this address with plain HTTP and redirect every request to HTTPS (env KEEP_HTTP_REDIRECT)")
+	fs.Func("cors-origins", "comma-separated origins allowed to call the API from a browser, e.g. https://app.example.com; none by default (env KEEP_CORS_ORIGINS)", func(s string) error {
+		c.CORSOrigins = splitList(s)
+		return nil
+	})
+	fs.DurationVar(&c.AuditCheckpointInterval, "audit-checkpoint-interval", c.AuditCheckpointInterval, "write a signed audit checkpoint this often (env KEEP_AUDIT_CHECKPOINT_INTERVAL)")
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // FromEnv overlays KEEP_* variables read through getenv on c.
@@ -135,10 +174,28 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	if v := getenv("KEEP_SMTP_PASSWORD"); v != "" {
 		c.SMTPPassword = Secret(v)
 	}
+	if v := getenv("KEEP_MASTER_KEY"); v != "" {
+		c.MasterKey = Secret(v)
+	}
+	str("KEEP_MASTER_KEY_FILE", &c.MasterKeyFile)
+	str("KEEP_TLS_CERT", &c.TLSCert)
+	str("KEEP_TLS_KEY", &c.TLSKey)
+	str("KEEP_HTTP_REDIRECT", &c.HTTPRedirect)
+	str("KEEP_AUDIT_CHECKPOINT_FILE", &c.AuditCheckpointFile)
+	if v := getenv("KEEP_CORS_ORIGINS"); v != "" {
+		c.CORSOrigins = splitList(v)
+	}
+	if v := getenv("KEEP_DEV_TLS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, errors.New("KEEP_DEV_TLS: not a boolean"))
+		}
+		c.DevTLS = b
+	}
 	for _, kv := range []struct {
 		key string
 		dst *time.Duration
-	}{{"KEEP_SESSION_IDLE", &c.SessionIdle}, {"KEEP_SESSION_LIFETIME", &c.SessionLifetime}} {
+	}{{"KEEP_SESSION_IDLE", &c.SessionIdle}, {"KEEP_SESSION_LIFETIME", &c.SessionLifetime}, {"KEEP_AUDIT_CHECKPOINT_INTERVAL", &c.AuditCheckpointInterval}} {
 		if v := getenv(kv.key); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -206,6 +263,9 @@ func (c Config) Postgres() bool {
 	u := string(c.DBURL)
 	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }
+
+// TLS reports whether the main listener serves HTTPS.
+func (c Config) TLS() bool { return c.TLSCert != "" || c.DevTLS }
 
 // SQLitePath is the database file used when no PostgreSQL URL is set.
 func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "keep.db") }
@@ -286,6 +346,25 @@ func (c Config) Validate() error {
 	}
 	if c.SMTPPort < 1 || c.SMTPPort > 65535 {
 		errs = append(errs, errors.New("--smtp-port must be a port number"))
+	}
+	if c.MasterKey != "" && c.MasterKeyFile != "" {
+		errs = append(errs, errors.New("set KEEP_MASTER_KEY or --master-key-file, not both"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.DevTLS && c.TLSCert != "" {
+		errs = append(errs, errors.New("--dev-tls and --tls-cert exclude each other"))
+	}
+	if c.HTTPRedirect != "" {
+		if !c.TLS() {
+			errs = append(errs, errors.New("--http-redirect needs TLS (--tls-cert or --dev-tls)"))
+		} else if _, _, err := net.SplitHostPort(c.HTTPRedirect); err != nil {
+			errs = append(errs, fmt.Errorf("--http-redirect: %q is not host:port", c.HTTPRedirect))
+		}
+	}
+	if c.AuditCheckpointInterval < time.Second || c.AuditCheckpointInterval > 24*time.Hour {
+		errs = append(errs, errors.New("--audit-checkpoint-interval must be between 1s and 24h"))
 	}
 	return errors.Join(errs...)
 }
