@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,13 @@ type Listener struct {
 	Name    string // for logs: "http", "metrics"
 	Addr    string
 	Handler http.Handler
+	// TLS, when not nil, makes the listener serve HTTPS (HTTP/2 and
+	// HTTP/1.1) with this configuration; see TLSConfig.
+	TLS *tls.Config
+	// RedirectTo, when set, names another listener of the same Run that
+	// serves TLS: this one then answers every request with RedirectHandler
+	// to that listener's bound port, and Handler is ignored.
+	RedirectTo string
 }
 
 // Run serves every listener until ctx is cancelled or one fails, then shuts
@@ -36,17 +44,32 @@ func Run(ctx context.Context, log *slog.Logger, ready func(addrs []net.Addr), li
 		servers []*http.Server
 		lns     []net.Listener
 	)
+	closeAll := func() {
+		for _, o := range lns {
+			_ = o.Close()
+		}
+	}
 	for _, l := range listeners {
 		ln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
-			for _, o := range lns {
-				_ = o.Close()
-			}
+			closeAll()
 			return fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
 		}
 		lns = append(lns, ln)
+	}
+	for _, l := range listeners {
+		h := l.Handler
+		if l.RedirectTo != "" {
+			port, err := redirectPort(l.RedirectTo, listeners, lns)
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("listener %s: %w", l.Name, err)
+			}
+			h = RedirectHandler(port)
+		}
 		servers = append(servers, &http.Server{
-			Handler:           l.Handler,
+			Handler:           h,
+			TLSConfig:         l.TLS,
 			ReadHeaderTimeout: ReadHeaderTimeout,
 			ReadTimeout:       ReadTimeout,
 			WriteTimeout:      WriteTimeout,
@@ -58,8 +81,13 @@ func Run(ctx context.Context, log *slog.Logger, ready func(addrs []net.Addr), li
 	}
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
-		log.Info("listening", "listener", listeners[i].Name, "addr", lns[i].Addr().String())
-		go func() { errc <- srv.Serve(lns[i]) }()
+		log.Info("listening", "listener", listeners[i].Name, "addr", lns[i].Addr().String(), "tls", srv.TLSConfig != nil)
+		if srv.TLSConfig != nil {
+			// The certificate is in TLSConfig: no files to name here.
+			go func() { errc <- srv.ServeTLS(lns[i], "", "") }()
+		} else {
+			go func() { errc <- srv.Serve(lns[i]) }()
+		}
 	}
 	if ready != nil {
 		addrs := make([]net.Addr, len(lns))
@@ -86,4 +114,19 @@ func Run(ctx context.Context, log *slog.Logger, ready func(addrs []net.Addr), li
 		}
 	}
 	return runErr
+}
+
+// redirectPort is the bound port of the TLS listener called name.
+func redirectPort(name string, listeners []Listener, lns []net.Listener) (string, error) {
+	for i, l := range listeners {
+		if l.Name != name {
+			continue
+		}
+		if l.TLS == nil {
+			return "", fmt.Errorf("redirect target %q does not serve TLS", name)
+		}
+		_, port, err := net.SplitHostPort(lns[i].Addr().String())
+		return port, err
+	}
+	return "", fmt.Errorf("no listener %q to redirect to", name)
 }
