@@ -1,0 +1,239 @@
+package audit
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// Outcomes of an entry.
+const (
+	Success = "success"
+	Failure = "failure" // the action was attempted and failed (a wrong password)
+	Denied  = "denied"  // the caller was not allowed to attempt it
+)
+
+// ErrInvalid means an event or a query is malformed; the message says how.
+var ErrInvalid = errors.New("audit: invalid")
+
+// Limits on what one entry may hold, so that a caller cannot make the log
+// grow by megabytes per request.
+const (
+	maxField   = 512
+	maxDetails = 8 << 10
+)
+
+// TimeFormat is how entry times are stored and hashed: fixed width, so text
+// order is time order on both engines.
+const TimeFormat = "2006-01-02T15:04:05.000000Z"
+
+// Event is what a caller records. Actor, when empty, comes from the request
+// in the context (see [WithRequest]); Outcome defaults to [Success].
+type Event struct {
+	Action  string
+	Target  string
+	Outcome string
+	Actor   string
+	Details map[string]any
+}
+
+// Request is who and where a request came from. The HTTP layer puts one in
+// the context of every request and fills in Actor once the caller is known.
+// Its fields must not change after the handler starts, except through its
+// methods.
+type Request struct {
+	Actor     string // "user:<id>", "anonymous", "cli", "system"
+	Via       string // "apikey:<id>" when an API key authenticated the caller
+	IP        string
+	UserAgent string
+	RequestID string
+
+	written atomic.Bool
+}
+
+// Written reports whether an entry has been appended for this request (in
+// a transaction that may still roll back, so callers use it only to avoid a
+// second entry for a request that was refused after appending nothing).
+func (r *Request) Written() bool { return r != nil && r.written.Load() }
+
+type requestKey struct{}
+
+// WithRequest returns ctx carrying r.
+func WithRequest(ctx context.Context, r *Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// RequestFrom returns the request in ctx, or nil.
+func RequestFrom(ctx context.Context) *Request {
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	return r
+}
+
+// Sealer seals the log's own keys at rest (the data-dir secret box today,
+// the keyring's root key later).
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// Options configure a Log.
+type Options struct {
+	Sealer Sealer
+	// CheckpointFile, when set, receives every checkpoint as a JSON line
+	// too: a copy outside the database that an attacker with only database
+	// access cannot rewrite.
+	CheckpointFile string
+	Now            func() time.Time
+	Logger         *slog.Logger
+}
+
+// Log is the audit log of one database. It is safe for concurrent use. A nil
+// *Log records nothing, for commands and tests that run without one.
+type Log struct {
+	db     store.DB
+	keys   keys
+	file   string
+	now    func() time.Time
+	log    *slog.Logger
+	sealMu sync.Mutex
+}
+
+// Open loads the log's keys from db, creating them on first use.
+func Open(ctx context.Context, db store.DB, opt Options) (*Log, error) {
+	if opt.Sealer == nil {
+		return nil, errors.New("audit: no sealer")
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	k, err := loadKeys(ctx, db, opt.Sealer, opt.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &Log{db: db, keys: k, file: opt.CheckpointFile, now: opt.Now, log: opt.Logger}, nil
+}
+
+// Append writes ev as a pending entry with q, which should be the
+// transaction of the change ev records. An error must fail that
+// transaction: Keep does not make a change it cannot audit.
+func (l *Log) Append(ctx context.Context, q store.Querier, ev Event) error {
+	if l == nil {
+		return nil
+	}
+	e, err := l.entry(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO _keep_audit_pending
+  (time, actor, action, target, outcome, ip, user_agent, request_id, details)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Time, e.Actor, e.Action, e.Target, e.Outcome, e.IP, e.UserAgent, e.RequestID, string(e.Details)); err != nil {
+		return fmt.Errorf("audit: append: %w", err)
+	}
+	if r := RequestFrom(ctx); r != nil {
+		r.written.Store(true)
+	}
+	return nil
+}
+
+// Record appends ev in a transaction of its own: for refusals and failures
+// that change nothing but must be on record before the response.
+func (l *Log) Record(ctx context.Context, ev Event) error {
+	if l == nil {
+		return nil
+	}
+	return l.db.Tx(ctx, func(q store.Querier) error { return l.Append(ctx, q, ev) })
+}
+
+// entry builds the stored form of ev.
+func (l *Log) entry(ctx context.Context, ev Event) (Entry, error) {
+	e := Entry{
+		Time:    l.now().UTC().Format(TimeFormat),
+		Actor:   ev.Actor,
+		Action:  ev.Action,
+		Target:  ev.Target,
+		Outcome: ev.Outcome,
+	}
+	if e.Outcome == "" {
+		e.Outcome = Success
+	}
+	details := ev.Details
+	if r := RequestFrom(ctx); r != nil {
+		if e.Actor == "" {
+			e.Actor = r.Actor
+		}
+		e.IP, e.UserAgent, e.RequestID = r.IP, r.UserAgent, r.RequestID
+		if r.Via != "" {
+			if _, ok := details["via"]; !ok {
+				d := make(map[string]any, len(details)+1)
+				for k, v := range details {
+					d[k] = v
+				}
+				d["via"] = r.Via
+				details = d
+			}
+		}
+	} else if e.Actor == "" {
+		e.Actor = "system"
+	}
+	if e.Actor == "" {
+		e.Actor = "anonymous"
+	}
+	if e.Action == "" {
+		return Entry{}, fmt.Errorf("%w: an entry needs an action", ErrInvalid)
+	}
+	for _, f := range []*string{&e.Actor, &e.Action, &e.Target, &e.Outcome, &e.IP, &e.UserAgent, &e.RequestID} {
+		*f = clip(*f, maxField)
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	// encoding/json sorts map keys, so the stored text is canonical.
+	b, err := json.Marshal(details)
+	if err != nil {
+		return Entry{}, fmt.Errorf("audit: details: %w", err)
+	}
+	if len(b) > maxDetails {
+		b, _ = json.Marshal(map[string]any{"truncated": true, "size": len(b)})
+	}
+	e.Details = b
+	return e, nil
+}
+
+// clip bounds s to n bytes of valid UTF-8 (PostgreSQL refuses invalid UTF-8).
+func clip(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	if !utf8.ValidString(s) {
+		s = string([]rune(s)) // replaces invalid bytes
+	}
+	return s
+}
+
+// Redact returns a keyed digest of a sensitive value (an email typed at a
+// failed login, a token's identifier): the same value gives the same
+// digest within one install, so entries can be correlated, but the value
+// cannot be read back or guessed without the install key.
+func (l *Log) Redact(value string) string {
+	if l == nil {
+		return "hmac:unavailable"
+	}
+	m := hmac.New(sha256.New, l.keys.redact)
+	m.Write([]byte(value))
+	return "hmac:" + hex.EncodeToString(m.Sum(nil)[:16])
+}

@@ -1,0 +1,221 @@
+package audit
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// Entry is one audit log entry as stored and as the API shows it. Details
+// is a JSON object.
+type Entry struct {
+	Seq       int64           `json:"seq"`
+	Time      string          `json:"time"`
+	Actor     string          `json:"actor"`
+	Action    string          `json:"action"`
+	Target    string          `json:"target"`
+	Outcome   string          `json:"outcome"`
+	IP        string          `json:"ip"`
+	UserAgent string          `json:"user_agent"`
+	RequestID string          `json:"request_id"`
+	Details   json.RawMessage `json:"details"`
+	PrevHash  string          `json:"prev_hash"`
+	Hash      string          `json:"hash"`
+	mac       string
+}
+
+// genesis is the prev_hash of the first entry.
+var genesis = strings.Repeat("0", 64)
+
+// entryDomain separates entry hashes from every other SHA-256 use.
+const entryDomain = "keep.audit.entry.v1\x00"
+
+// computeHash is the chain hash of e given its predecessor's hash (hex).
+// It fails only when prevHex is not 32 bytes of hex, which verify reports.
+func computeHash(prevHex string, e *Entry) (string, error) {
+	prev, err := hex.DecodeString(prevHex)
+	if err != nil || len(prev) != sha256.Size {
+		return "", errors.New("prev_hash is not a SHA-256 in hex")
+	}
+	h := sha256.New()
+	h.Write([]byte(entryDomain))
+	h.Write(prev)
+	for _, f := range []string{strconv.FormatInt(e.Seq, 10), e.Time, e.Actor, e.Action, e.Target, e.Outcome,
+		e.IP, e.UserAgent, e.RequestID, string(e.Details)} {
+		writeField(h, f)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeField writes a length-prefixed field, so that no two different
+// entries hash the same bytes.
+func writeField(h hash.Hash, s string) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+	h.Write([]byte(s))
+}
+
+func (l *Log) computeMAC(hashHex string) string {
+	m := hmac.New(sha256.New, l.keys.mac)
+	m.Write([]byte("keep.audit.mac.v1\x00"))
+	m.Write([]byte(hashHex))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// sealBatch bounds one sealing transaction.
+const sealBatch = 500
+
+// sealLock is the PostgreSQL advisory lock key of the sealer ("keepaud").
+const sealLock = 0x6b656570617564
+
+const entryColumns = `time, actor, action, target, outcome, ip, user_agent, request_id, details`
+
+// Seal moves every pending entry into the chain and returns how many it
+// sealed. It is safe to call from any number of goroutines and processes:
+// one sealer runs at a time.
+func (l *Log) Seal(ctx context.Context) (int, error) {
+	if l == nil {
+		return 0, nil
+	}
+	l.sealMu.Lock()
+	defer l.sealMu.Unlock()
+	total := 0
+	for {
+		n := 0
+		err := l.db.Tx(ctx, func(q store.Querier) error {
+			n = 0
+			if l.db.Dialect() == store.Postgres {
+				var one int
+				if err := q.QueryRow(ctx, `SELECT 1 FROM (SELECT pg_advisory_xact_lock(?)) AS l`, int64(sealLock)).Scan(&one); err != nil {
+					return err
+				}
+			}
+			seq, prev, err := head(ctx, q)
+			if err != nil {
+				return err
+			}
+			rows, err := q.Query(ctx, `SELECT id, `+entryColumns+` FROM _keep_audit_pending ORDER BY id LIMIT ?`, sealBatch)
+			if err != nil {
+				return err
+			}
+			var ids []int64
+			var batch []Entry
+			for rows.Next() {
+				var id int64
+				var e Entry
+				var details string
+				if err := rows.Scan(&id, &e.Time, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.IP, &e.UserAgent, &e.RequestID, &details); err != nil {
+					rows.Close()
+					return err
+				}
+				e.Details = json.RawMessage(details)
+				ids = append(ids, id)
+				batch = append(batch, e)
+			}
+			if err := rows.Err(); err != nil {
+				rows.Close()
+				return err
+			}
+			rows.Close()
+			for i := range batch {
+				e := &batch[i]
+				seq++
+				e.Seq, e.PrevHash = seq, prev
+				if e.Hash, err = computeHash(prev, e); err != nil {
+					return fmt.Errorf("audit: the log head is damaged: %w", err)
+				}
+				if _, err := q.Exec(ctx, `INSERT INTO _keep_audit_log (seq, `+entryColumns+`, prev_hash, hash, mac)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Outcome,
+					e.IP, e.UserAgent, e.RequestID, string(e.Details), e.PrevHash, e.Hash, l.computeMAC(e.Hash)); err != nil {
+					return err
+				}
+				// By id, never by range: on PostgreSQL an entry with a lower
+				// id may commit after this transaction began, and must stay
+				// pending for the next round.
+				if _, err := q.Exec(ctx, `DELETE FROM _keep_audit_pending WHERE id = ?`, ids[i]); err != nil {
+					return err
+				}
+				prev = e.Hash
+			}
+			n = len(batch)
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("audit: seal: %w", err)
+		}
+		total += n
+		if n < sealBatch {
+			return total, nil
+		}
+	}
+}
+
+// head returns the last sealed entry's seq and hash (0 and the genesis
+// hash for an empty log).
+func head(ctx context.Context, q store.Querier) (int64, string, error) {
+	var seq int64
+	var h string
+	err := q.QueryRow(ctx, `SELECT seq, hash FROM _keep_audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, genesis, nil
+	}
+	return seq, h, err
+}
+
+// SealInterval is how often [Log.Run] seals pending entries: the bound on
+// how long a committed entry stays outside the chain.
+const SealInterval = 200 * time.Millisecond
+
+// Run seals pending entries every SealInterval and writes a checkpoint
+// every checkpointEvery when the log has grown, until ctx ends.
+func (l *Log) Run(ctx context.Context, checkpointEvery time.Duration) {
+	if l == nil {
+		return
+	}
+	seal := time.NewTicker(SealInterval)
+	defer seal.Stop()
+	cp := time.NewTicker(checkpointEvery)
+	defer cp.Stop()
+	var lastCheckpoint int64 = -1
+	for {
+		select {
+		case <-ctx.Done():
+			// Seal what the last requests wrote, so a clean stop leaves
+			// nothing outside the chain.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if _, err := l.Seal(sctx); err != nil {
+				l.log.Error("audit seal at shutdown failed", "err", err)
+			}
+			cancel()
+			return
+		case <-seal.C:
+			if _, err := l.Seal(ctx); err != nil && ctx.Err() == nil {
+				l.log.Error("audit seal failed", "err", err)
+			}
+		case <-cp.C:
+			seq, _, err := head(ctx, l.db)
+			if err != nil || seq == lastCheckpoint {
+				continue
+			}
+			c, err := l.Checkpoint(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					l.log.Error("audit checkpoint failed", "err", err)
+				}
+				continue
+			}
+			lastCheckpoint = c.Seq
+		}
+	}
+}

@@ -1,0 +1,60 @@
+-- The audit log (issue 5). Writers insert into _keep_audit_pending inside the
+-- transaction of the change they record; one sealer at a time moves pending
+-- entries, in id order, into _keep_audit_log, giving each the next seq and
+-- linking it to the previous entry's hash. The log table is append-only:
+-- nothing in Keep updates or deletes its rows. Times are TEXT in the fixed
+-- format 2006-01-02T15:04:05.000000Z on both engines, because the hash
+-- covers their exact bytes.
+
+CREATE TABLE _keep_audit_pending (
+  id INTEGER PRIMARY KEY,
+  time TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  user_agent TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  details TEXT NOT NULL
+);
+
+CREATE TABLE _keep_audit_log (
+  seq INTEGER PRIMARY KEY,
+  time TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  user_agent TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  details TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  mac TEXT NOT NULL
+);
+
+CREATE INDEX ix_audit_log_actor ON _keep_audit_log (actor, seq);
+CREATE INDEX ix_audit_log_action ON _keep_audit_log (action, seq);
+CREATE INDEX ix_audit_log_target ON _keep_audit_log (target, seq);
+CREATE INDEX ix_audit_log_time ON _keep_audit_log (time);
+
+-- Signed checkpoints: (seq, head hash, time) signed with the audit
+-- checkpoint key.
+CREATE TABLE _keep_audit_checkpoints (
+  seq INTEGER NOT NULL,
+  head_hash TEXT NOT NULL,
+  time TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  signature TEXT NOT NULL,
+  PRIMARY KEY (seq, time)
+);
+
+-- The audit log's own keys (chain MAC, value redaction, checkpoint
+-- signing), each sealed at rest.
+CREATE TABLE _keep_audit_keys (
+  purpose TEXT PRIMARY KEY,
+  sealed TEXT NOT NULL,
+  created TEXT NOT NULL
+);
