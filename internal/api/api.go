@@ -92,6 +92,9 @@ type Deps struct {
 	Logger  *slog.Logger
 	// BodyLimit caps request bodies in bytes (default 1 MiB).
 	BodyLimit int64
+	// CORSOrigins are the exact origins browsers may call the API from;
+	// none by default (headers.go).
+	CORSOrigins []string
 }
 
 // API is the HTTP handler of Keep. It is safe for concurrent use.
@@ -107,6 +110,7 @@ type API struct {
 	log       *slog.Logger
 	bodyLimit int64
 	mux       *http.ServeMux
+	cors      *cors
 }
 
 // DefaultBodyLimit is the request body limit when none is configured.
@@ -116,7 +120,7 @@ const DefaultBodyLimit = 1 << 20
 func New(d Deps) http.Handler {
 	a := &API{records: d.Records, accounts: d.Accounts, roles: d.Roles, metrics: d.Metrics, jwks: d.JWKS, ready: d.Ready,
 		rotate: d.RotateSigningKey, limiter: d.Limiter,
-		log: d.Logger, bodyLimit: d.BodyLimit, mux: http.NewServeMux()}
+		log: d.Logger, bodyLimit: d.BodyLimit, mux: http.NewServeMux(), cors: newCORS(d.CORSOrigins)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

@@ -72,6 +72,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // outer is the first middleware: request id, security headers, recovery,
 // one access-log line and metrics.
 func (a *API) outer(next http.Handler) http.Handler {
+	next = a.cors.handler(next) // CORS and cross-origin protection, headers.go
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &reqState{started: time.Now()}
 		if id := r.Header.Get("X-Request-Id"); clientRequestID.MatchString(id) {
@@ -82,13 +83,8 @@ func (a *API) outer(next http.Handler) http.Handler {
 		st.log = a.log.With("request_id", st.id)
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 
-		h := w.Header()
-		h.Set("X-Request-Id", st.id)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			h.Set("Cache-Control", "no-store")
-		}
+		w.Header().Set("X-Request-Id", st.id)
+		setSecurityHeaders(w.Header(), r) // headers.go
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -359,12 +360,35 @@ func (c Config) Validate() error {
 	if c.HTTPRedirect != "" {
 		if !c.TLS() {
 			errs = append(errs, errors.New("--http-redirect needs TLS (--tls-cert or --dev-tls)"))
-		} else if _, _, err := net.SplitHostPort(c.HTTPRedirect); err != nil {
+		} else if _, port, err := net.SplitHostPort(c.HTTPRedirect); err != nil {
 			errs = append(errs, fmt.Errorf("--http-redirect: %q is not host:port", c.HTTPRedirect))
+		} else if c.HTTPRedirect == c.HTTPAddr && port != "0" {
+			errs = append(errs, errors.New("--http-redirect and --http must differ"))
+		}
+	}
+	for _, o := range c.CORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("--cors-origins: %q %w", o, err))
 		}
 	}
 	if c.AuditCheckpointInterval < time.Second || c.AuditCheckpointInterval > 24*time.Hour {
 		errs = append(errs, errors.New("--audit-checkpoint-interval must be between 1s and 24h"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkOrigin accepts an origin as a browser sends it in the Origin header:
+// http or https, a host, an optional port, nothing else. Wildcards and
+// "null" are refused: an allowed origin is always one exact site.
+func checkOrigin(o string) error {
+	u, err := url.Parse(o)
+	switch {
+	case o == "*" || strings.Contains(o, "*"):
+		return errors.New("is a wildcard: list each origin exactly")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "":
+		return errors.New("is not an origin such as https://app.example.com")
+	case u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#"):
+		return errors.New("must be scheme://host[:port] with no path (and no trailing slash)")
+	}
+	return nil
 }
