@@ -156,6 +156,7 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 		Limiter:          k.limiter(),
 		Logger:           k.log.With("component", "http"),
 		BodyLimit:        k.cfg.BodyLimit,
+		CORSOrigins:      k.cfg.CORSOrigins,
 	})
 	return nil
 }
@@ -163,6 +164,10 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 // Serve runs the listeners until ctx is cancelled, then drains them.
 func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
 	ls := []server.Listener{{Name: "http", Addr: k.cfg.HTTPAddr, Handler: k.Handler}}
+	ls, err := k.withTLS(ls) // tls.go
+	if err != nil {
+		return err
+	}
 	if k.cfg.MetricsAddr != "" {
 		ls = append(ls, server.Listener{Name: "metrics", Addr: k.cfg.MetricsAddr, Handler: k.metrics.Handler()})
 	}
