@@ -81,6 +81,22 @@ type Field struct {
 	// filters written by API clients, any field the caller could not
 	// otherwise read).
 	Target *Schema
+
+	// Encrypted marks a column that holds ciphertext (see package keyring):
+	// SQL cannot compare or order it. Expressions may only test it against
+	// null, and, when Blind is set, with == or != against a request-time
+	// value, which compiles to a comparison of BlindColumn with Blind of the
+	// value, computed in Go and bound as a parameter. Anything else that
+	// names the field (ordering, another field, in, size, string functions)
+	// is a compile error. Only KindText, KindNumber and KindJSON fields may
+	// be encrypted; they cannot be traversal targets.
+	Encrypted bool
+	// BlindColumn is the column holding the blind index of a searchable
+	// encrypted field, unquoted, with the pattern of Column.
+	BlindColumn string
+	// Blind computes the blind index of a value converted for Kind (a
+	// string or a float64). It must be safe for concurrent use.
+	Blind func(v any) (string, error)
 }
 
 // Schema lists the fields an expression may reference. The caller includes
@@ -191,6 +207,20 @@ func (s Schema) index() (map[string]Field, error) {
 		}
 		if f.Target != nil && f.Kind != KindText && f.Kind != KindTextList {
 			return nil, fmt.Errorf("access: invalid schema: field %q has a Target but is a %s field, not a relation", f.Name, f.Kind)
+		}
+		if f.Encrypted {
+			switch {
+			case f.Kind != KindText && f.Kind != KindNumber && f.Kind != KindJSON:
+				return nil, fmt.Errorf("access: invalid schema: field %q: a %s field cannot be encrypted", f.Name, f.Kind)
+			case f.Target != nil:
+				return nil, fmt.Errorf("access: invalid schema: encrypted field %q cannot have a Target", f.Name)
+			case (f.Blind == nil) != (f.BlindColumn == ""):
+				return nil, fmt.Errorf("access: invalid schema: field %q: set both Blind and BlindColumn, or neither", f.Name)
+			case f.BlindColumn != "" && !identPattern.MatchString(f.BlindColumn):
+				return nil, fmt.Errorf("access: invalid schema: blind column %q of field %q is not an identifier", f.BlindColumn, f.Name)
+			}
+		} else if f.Blind != nil || f.BlindColumn != "" {
+			return nil, fmt.Errorf("access: invalid schema: field %q has a blind index but is not encrypted", f.Name)
 		}
 		if _, dup := byName[f.Name]; dup {
 			return nil, fmt.Errorf("access: invalid schema: duplicate field %q", f.Name)

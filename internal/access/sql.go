@@ -196,6 +196,9 @@ type leaf struct {
 	param         *param   // the request-time side, if any
 	params        []*param // elements of a list literal
 	paramIsTarget bool     // for string functions: param is the target
+	// blind, for a comparison with an encrypted field, turns the value into
+	// the blind index that left (the blind-index column) holds.
+	blind func(any) (string, error)
 
 	// semi, when set, makes the leaf a semi-join on a traversal: its field
 	// side (left, or right when paramIsTarget) is written on the target
@@ -302,6 +305,13 @@ func (l *leaf) bindCompare(b *binder) (frag, error) {
 	if null {
 		// A comparison with NULL is never true.
 		return knownFrag(false), nil
+	}
+	if l.blind != nil {
+		idx, err := l.blind(arg)
+		if err != nil {
+			return frag{}, fitErrorf("%s: %v", l.param.src, err)
+		}
+		return frag{sql: l.left + " " + l.op + " ?", args: []any{idx}}, nil
 	}
 	if l.vkind == KindDate && b.d == store.SQLite {
 		t := arg.(time.Time).UTC()

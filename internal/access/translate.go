@@ -110,6 +110,8 @@ type operand struct {
 	// operand's SQL on the target column, for use inside it.
 	semi  *semiJoin
 	inner string
+	// enc is the field, when the operand is an encrypted field.
+	enc *Field
 }
 
 func (o operand) isSQL() bool { return o.sql != "" }
@@ -182,7 +184,11 @@ func (c *compiler) operand(e celast.Expr) (operand, error) {
 	switch e.Kind() {
 	case celast.IdentKind:
 		sql, f, inner, sj := c.ref(e.AsIdent())
-		return operand{sql: sql, kind: f.Kind, name: f.Name, semi: sj, inner: inner}, nil
+		o := operand{sql: sql, kind: f.Kind, name: f.Name, semi: sj, inner: inner}
+		if f.Encrypted {
+			o.enc = &f
+		}
+		return o, nil
 	case celast.CallKind:
 		call := e.AsCall()
 		var arg celast.Expr
@@ -214,6 +220,9 @@ func (c *compiler) operand(e celast.Expr) (operand, error) {
 // size translates size(x) for a text or list field.
 func (c *compiler) size(o operand, e celast.Expr) (operand, error) {
 	out := operand{kind: kindInteger, name: c.text(e)}
+	if err := notEncrypted(o); err != nil {
+		return operand{}, err
+	}
 	var fn string
 	switch {
 	case o.kind == KindText && c.dialect == store.Postgres:
@@ -264,6 +273,13 @@ func (c *compiler) comparison(e celast.Expr, fn string) (node, error) {
 		fn = flip[fn]
 	}
 	equality := fn == operators.Equals || fn == operators.NotEquals
+	if r.enc != nil && l.enc == nil {
+		l, r = r, l
+		fn = flip[fn]
+	}
+	if l.enc != nil {
+		return c.encryptedComparison(e, fn, l, r)
+	}
 	if r.null {
 		if !equality {
 			return nil, compileErrorf("null can only be compared with == or != (in %s)", c.text(e))
@@ -290,6 +306,41 @@ func (c *compiler) comparison(e celast.Expr, fn string) (node, error) {
 	}
 	semiLeaf(lf, &lf.left, l)
 	return lf, nil
+}
+
+// encryptedComparison translates a comparison whose left side l is an
+// encrypted field: == null and != null test the ciphertext column; == and
+// != with a request-time value compare the blind index, computed at Bind;
+// everything else is refused, since SQL sees only ciphertext.
+func (c *compiler) encryptedComparison(e celast.Expr, fn string, l, r operand) (node, error) {
+	equality := fn == operators.Equals || fn == operators.NotEquals
+	switch {
+	case !equality:
+		return nil, compileErrorf("ordering comparisons are not supported on encrypted field %s", l.name)
+	case r.null:
+		return &leaf{kind: leafNull, left: l.sql, not: fn == operators.NotEquals}, nil
+	case r.isSQL():
+		return nil, compileErrorf("encrypted field %s can only be compared with a value, not with a field", l.name)
+	case l.enc.Blind == nil:
+		return nil, compileErrorf("field %s is encrypted and not searchable: it cannot be filtered on (only compared with null)", l.name)
+	case l.kind == KindJSON:
+		return nil, compileErrorf("json fields can only be compared with null (%s)", l.name)
+	}
+	if err := c.checkStatic(r.param, l.kind); err != nil {
+		return nil, err
+	}
+	return &leaf{kind: leafCompare, left: store.QuoteIdent(l.enc.BlindColumn), vkind: l.kind, op: sqlOp[fn],
+		param: r.param, blind: l.enc.Blind}, nil
+}
+
+// notEncrypted refuses an encrypted operand where only plaintext would do.
+func notEncrypted(os ...operand) error {
+	for _, o := range os {
+		if o.enc != nil {
+			return compileErrorf("encrypted field %s can only be compared with == or != (or null)", o.name)
+		}
+	}
+	return nil
 }
 
 // checkComparable rejects comparisons CEL allows on dyn values but the
@@ -341,6 +392,9 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := notEncrypted(lo); err != nil {
+			return nil, err
+		}
 		switch lo.kind {
 		case KindTextList:
 			// Each test scans the JSON array of every candidate row; a cap
@@ -355,6 +409,9 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 		}
 		eo, err := c.operand(elem)
 		if err != nil {
+			return nil, err
+		}
+		if err := notEncrypted(eo); err != nil {
 			return nil, err
 		}
 		if eo.null {
@@ -378,6 +435,9 @@ func (c *compiler) in(e celast.Expr) (node, error) {
 	// <field> in <request-time list>
 	eo, err := c.operand(elem)
 	if err != nil {
+		return nil, err
+	}
+	if err := notEncrypted(eo); err != nil {
 		return nil, err
 	}
 	if err := checkComparable(eo, true); err != nil {
@@ -426,6 +486,9 @@ func (c *compiler) stringFunc(e celast.Expr, fn string) (node, error) {
 	}
 	arg, err := c.operand(call.Args()[0])
 	if err != nil {
+		return nil, err
+	}
+	if err := notEncrypted(target, arg); err != nil {
 		return nil, err
 	}
 	lf := &leaf{kind: leafString, fn: fn}

@@ -95,10 +95,15 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 	// Argon2id at m=19 MiB: at most one hash per core in flight bounds the
 	// memory a login flood can take to GOMAXPROCS × 19 MiB.
 	hasher := auth.NewHasher(auth.DefaultParams(), runtime.GOMAXPROCS(0))
+	ring, err := k.openKeyring(ctx) // keyring.go
+	if err != nil {
+		return err
+	}
 	rec, err := records.New(ctx, k.db, records.Options{
-		Hasher: accounts.Policy{Hasher: hasher, MinLength: k.cfg.MinPassword},
-		Limits: access.Limits{},
-		Logger: k.log.With("component", "records"),
+		Hasher:  accounts.Policy{Hasher: hasher, MinLength: k.cfg.MinPassword},
+		Limits:  access.Limits{},
+		Logger:  k.log.With("component", "records"),
+		Keyring: ring,
 	})
 	if err != nil {
 		return err
@@ -180,6 +185,7 @@ func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
 	// up within signingKeyRefresh (≤ 60 s).
 	wg.Go(func() { k.watchSigningKeys(mctx, signingKeyRefresh) })
 	wg.Go(func() { k.Accounts.RunPurge(mctx, time.Hour) })
+	wg.Go(func() { k.runKeyJobs(mctx) }) // re-encryption after a data-key rotation (keyring.go)
 	wg.Go(func() {
 		if err := k.outbox.Run(mctx); err != nil {
 			k.log.Error("mail outbox stopped", "err", err)

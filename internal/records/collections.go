@@ -124,6 +124,14 @@ func (s *Service) load(ctx context.Context) error {
 // fields; problems go to verr under rules.X and fields[i].read_rule or
 // fields[i].write_rule.
 func (s *Service) compile(c *Collection, lookup func(string) *Collection, verr *ValidationError) error {
+	c.ring = s.ring
+	if s.ring == nil {
+		for i := range c.Fields {
+			if c.Fields[i].Encrypted {
+				verr.add(fmt.Sprintf("fields[%d].encrypted", i), "encrypted fields need the keyring, which this process has not loaded")
+			}
+		}
+	}
 	schema := c.ruleSchema(lookup)
 	for _, r := range []struct {
 		name string

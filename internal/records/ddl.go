@@ -12,6 +12,8 @@ import (
 func columnType(d store.Dialect, f *Field) string {
 	pg := d == store.Postgres
 	switch {
+	case f.Encrypted:
+		return "TEXT" // base64 of the ciphertext
 	case f.isList(), f.Type == TypeJSON:
 		if pg {
 			return "JSONB"
@@ -68,6 +70,8 @@ func createIndexSQL(d store.Dialect, c *Collection, f *Field) string {
 	}
 	using, col := "", store.QuoteIdent(f.Name)
 	switch {
+	case f.Encrypted:
+		col = store.QuoteIdent(blindColumn(f)) // normalise refuses an index without searchable
 	case d == store.Postgres && f.isList():
 		using = " USING GIN"
 	case d == store.Postgres:
@@ -87,6 +91,9 @@ func createTableSQL(d store.Dialect, c *Collection) []string {
 	for i := range c.Fields {
 		f := &c.Fields[i]
 		cols += fmt.Sprintf(", %s %s", store.QuoteIdent(f.Name), columnType(d, f))
+		if f.Searchable {
+			cols += fmt.Sprintf(", %s TEXT", store.QuoteIdent(blindColumn(f)))
+		}
 	}
 	stmts := []string{fmt.Sprintf("CREATE TABLE %s (%s)", store.QuoteIdent(c.Table()), cols)}
 	for i := range c.Fields {
@@ -117,6 +124,9 @@ func alterSQL(d store.Dialect, old, next *Collection) ([]string, error) {
 		o, ok := oldByID[f.ID]
 		if !ok {
 			adds = append(adds, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, store.QuoteIdent(f.Name), columnType(d, f)))
+			if f.Searchable {
+				adds = append(adds, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s TEXT", table, store.QuoteIdent(blindColumn(f))))
+			}
 			if s := createIndexSQL(d, next, f); s != "" {
 				indexes = append(indexes, s)
 			}
@@ -124,6 +134,9 @@ func alterSQL(d store.Dialect, old, next *Collection) ([]string, error) {
 		}
 		if o.Type != f.Type || o.isList() != f.isList() {
 			return nil, fmt.Errorf("%w: field %q: type and multiplicity cannot change; add a new field instead", ErrInvalidSchema, o.Name)
+		}
+		if o.Encrypted != f.Encrypted || o.Searchable != f.Searchable {
+			return nil, fmt.Errorf("%w: field %q: encrypted and searchable cannot change; add a new field instead", ErrInvalidSchema, o.Name)
 		}
 		if o.Type == TypeRelation && o.Collection != f.Collection {
 			return nil, fmt.Errorf("%w: field %q: the target collection cannot change", ErrInvalidSchema, o.Name)
@@ -153,6 +166,9 @@ func alterSQL(d store.Dialect, old, next *Collection) ([]string, error) {
 			dropIdx = append(dropIdx, dropIndexSQL(old, o))
 		}
 		drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", table, store.QuoteIdent(o.Name)))
+		if o.Searchable {
+			drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", table, store.QuoteIdent(blindColumn(o))))
+		}
 	}
 	var out []string
 	for _, part := range [][]string{dropIdx, drops, tmpRenames, renames, adds, indexes} {

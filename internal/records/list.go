@@ -68,7 +68,7 @@ func (s *Service) Get(ctx context.Context, caller Caller, coll, id string, opt V
 		return nil, ErrNotFound
 	}
 	cols := s.readColumns(caller, c)
-	recs, err := queryRecords(ctx, s.db, cols, fmt.Sprintf("SELECT %s FROM %s%s", selectList(cols),
+	recs, err := s.queryRecords(ctx, s.db, c, cols, fmt.Sprintf("SELECT %s FROM %s%s", selectList(cols),
 		store.QuoteIdent(c.Table()), and("id = ?", cond)), append([]any{id}, args...)...)
 	if err != nil {
 		return nil, err
@@ -109,6 +109,8 @@ func parseSort(c *Collection, caller Caller, spec string) ([]sortTerm, error) {
 				return nil, badRequest("sort: unknown field %q", p)
 			case !caller.Superuser && c.compiled.unreadable[p]:
 				return nil, badRequest("sort: field %q cannot be sorted", p)
+			case col.field != nil && col.field.Encrypted:
+				return nil, badRequest("sort: field %q is encrypted and cannot be sorted", p)
 			case col.field != nil && (col.field.Type == TypeJSON || col.field.isList()):
 				return nil, badRequest("sort: field %q cannot be sorted", p)
 			case seen[p]:
@@ -267,7 +269,7 @@ func (s *Service) List(ctx context.Context, caller Caller, coll string, opt List
 	query := fmt.Sprintf("SELECT %s FROM %s%s%s LIMIT %d", selectList(cols), store.QuoteIdent(c.Table()),
 		and(cond, filter, keyset), orderBy(terms), limit+1)
 	all := slices.Concat(args, filterArgs, keysetArgs)
-	recs, err := queryRecords(ctx, s.db, cols, query, all...)
+	recs, err := s.queryRecords(ctx, s.db, c, cols, query, all...)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +388,7 @@ func (s *Service) expand(ctx context.Context, caller Caller, c *Collection, recs
 		var related []Record
 		if len(want) > 0 {
 			cols := s.readColumns(caller, target)
-			related, err = queryRecords(ctx, s.db, cols, fmt.Sprintf("SELECT %s FROM %s%s", selectList(cols),
+			related, err = s.queryRecords(ctx, s.db, target, cols, fmt.Sprintf("SELECT %s FROM %s%s", selectList(cols),
 				store.QuoteIdent(target.Table()), and("id IN ("+placeholders(len(want))+")", cond)), append(want, condArgs...)...)
 			if err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keep-dev/keep/internal/access"
+	"github.com/keep-dev/keep/internal/keyring"
 )
 
 // FieldType is the type of a collection field.
@@ -97,6 +98,12 @@ type Field struct {
 	Multi      bool     `json:"multi,omitempty"`
 	OnDelete   OnDelete `json:"on_delete,omitempty"`
 
+	// Encrypted fields (text, email, json, number) are stored only as
+	// ciphertext; Searchable ones also get a keyed blind index that serves
+	// == and != filters and unique constraints. See encrypted.go.
+	Encrypted  bool `json:"encrypted,omitempty"`
+	Searchable bool `json:"searchable,omitempty"`
+
 	pattern *regexp.Regexp
 }
 
@@ -118,6 +125,7 @@ type Collection struct {
 
 	compiled compiledRules
 	byName   map[string]*Field
+	ring     *keyring.Ring // set by compile; encrypted fields need it
 }
 
 type compiledRules struct {
@@ -197,6 +205,7 @@ func (c *Collection) normalise(verr *ValidationError, lookup func(name string) *
 		seenIDs[f.ID] = true
 		f.normalise(key, verr, lookup)
 		f.normaliseAccess(key, verr)
+		f.normaliseEncryption(key, verr)
 		c.byName[f.Name] = f
 	}
 }
@@ -344,6 +353,15 @@ func (c *Collection) ruleSchema(lookup func(string) *Collection) access.Schema {
 		}
 		if t := lookup(f.Collection); t != nil {
 			ts := t.accessSchema()
+			// An encrypted field cannot be read through a relation: its
+			// blind index is per record, not a column a subquery compares.
+			plain := ts.Fields[:0:0]
+			for _, af := range ts.Fields {
+				if !af.Encrypted {
+					plain = append(plain, af)
+				}
+			}
+			ts.Fields = plain
 			s.Fields[i].Target = &ts
 		}
 	}
@@ -366,7 +384,12 @@ func (c *Collection) accessSchema() access.Schema {
 	}
 	for i := range c.Fields {
 		f := &c.Fields[i]
-		s.Fields = append(s.Fields, access.Field{Name: f.Name, Column: f.Name, Kind: f.accessKind()})
+		af := access.Field{Name: f.Name, Column: f.Name, Kind: f.accessKind(), Encrypted: f.Encrypted}
+		if f.Encrypted && f.Searchable && c.ring != nil {
+			af.BlindColumn = blindColumn(f)
+			af.Blind = c.blindFunc(f)
+		}
+		s.Fields = append(s.Fields, af)
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keep-dev/keep/internal/access"
+	"github.com/keep-dev/keep/internal/keyring"
 	"github.com/keep-dev/keep/internal/store"
 )
 
@@ -24,6 +26,9 @@ type Options struct {
 	Hasher PasswordHasher
 	Limits access.Limits // expression limits for rules and filters
 	Logger *slog.Logger
+	// Keyring seals encrypted fields; without it, collections with
+	// encrypted fields are refused.
+	Keyring *keyring.Ring
 }
 
 // Service is the collection and record service. It is safe for concurrent
@@ -34,6 +39,7 @@ type Service struct {
 	hasher PasswordHasher
 	limits access.Limits
 	log    *slog.Logger
+	ring   *keyring.Ring
 
 	// onUserUpdate runs in the transaction that changes a user's system
 	// fields (disabled, email, verified). Set once at start-up.
@@ -49,7 +55,7 @@ func New(ctx context.Context, db store.DB, opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{db: db, hasher: opts.Hasher, limits: opts.Limits, log: opts.Logger, cols: map[string]*Collection{}}
+	s := &Service{db: db, hasher: opts.Hasher, limits: opts.Limits, log: opts.Logger, ring: opts.Keyring, cols: map[string]*Collection{}}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -218,7 +224,8 @@ func scanRecords(rows store.Rows, cols []column) ([]Record, error) {
 // queryRecords runs a SELECT of selectList(cols) and scans the records.
 // args are the arguments of the query after the select list: those of the
 // select list itself (read checks) are put before them here.
-func queryRecords(ctx context.Context, q store.Querier, cols []column, query string, args ...any) ([]Record, error) {
+// Encrypted values of c are opened once the rows are closed.
+func (s *Service) queryRecords(ctx context.Context, q store.Querier, c *Collection, cols []column, query string, args ...any) ([]Record, error) {
 	if sel := selectArgs(cols); len(sel) > 0 {
 		args = append(sel, args...)
 	}
@@ -226,7 +233,12 @@ func queryRecords(ctx context.Context, q store.Querier, cols []column, query str
 	if err == nil {
 		var recs []Record
 		if recs, err = scanRecords(rows, cols); err == nil {
-			return recs, nil
+			if err = s.openRecords(ctx, q, c, recs); err == nil {
+				return recs, nil
+			}
+			if errors.Is(err, keyring.ErrIntegrity) {
+				return nil, err
+			}
 		}
 	}
 	if ctx.Err() != nil {

@@ -327,6 +327,12 @@ func jsonValue(f *Field, src any) (any, error) {
 	if f == nil { // a system column: id or a timestamp
 		return timeOrString(src)
 	}
+	if f.Encrypted {
+		if s, ok := src.(string); ok {
+			return sealedValue(s), nil
+		}
+		return nil, fmt.Errorf("encrypted column %q holds %T", f.Name, src)
+	}
 	switch {
 	case f.isList():
 		s, ok := src.(string)

@@ -177,14 +177,15 @@ func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body
 	}
 	id, ts := ids.New(), now()
 	d := s.db.Dialect()
-	cols := []string{"id", "created", "updated"}
-	args := []any{id, sqlValue(d, ts), sqlValue(d, ts)}
-	for _, name := range sortedKeys(vals) {
-		cols = append(cols, store.QuoteIdent(name))
-		args = append(args, sqlValue(d, vals[name]))
-	}
 	var rec Record
 	err = s.db.Tx(ctx, func(q store.Querier) error {
+		cols := []string{"id", "created", "updated"}
+		args := []any{id, sqlValue(d, ts), sqlValue(d, ts)}
+		vcols, vargs, err := s.writeArgs(ctx, q, c, id, vals)
+		if err != nil {
+			return err
+		}
+		cols, args = append(cols, vcols...), append(args, vargs...)
 		if _, err := q.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", store.QuoteIdent(c.Table()),
 			strings.Join(cols, ", "), placeholders(len(args))), args...); err != nil {
 			return err
@@ -226,7 +227,7 @@ func (s *Service) holds(ctx context.Context, q store.Querier, c *Collection, id,
 // reload reads record id of c with cols (c.columns() for every field, or
 // readColumns for what a caller may see).
 func (s *Service) reload(ctx context.Context, q store.Querier, c *Collection, cols []column, id string) (Record, error) {
-	recs, err := queryRecords(ctx, q, cols, fmt.Sprintf("SELECT %s FROM %s WHERE id = ?", selectList(cols), store.QuoteIdent(c.Table())), id)
+	recs, err := s.queryRecords(ctx, q, c, cols, fmt.Sprintf("SELECT %s FROM %s WHERE id = ?", selectList(cols), store.QuoteIdent(c.Table())), id)
 	if err != nil {
 		return nil, err
 	}
@@ -288,17 +289,22 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 		return nil, err
 	}
 	d := s.db.Dialect()
-	sets := []string{"updated = ?"}
-	args := []any{sqlValue(d, now())}
-	for _, name := range sortedKeys(vals) {
-		sets = append(sets, store.QuoteIdent(name)+" = ?")
-		args = append(args, sqlValue(d, vals[name]))
-	}
+	ts := sqlValue(d, now())
 	var rec Record
 	err = s.db.Tx(ctx, func(q store.Querier) error {
 		if err := s.visible(ctx, q, caller, c, id); err != nil {
 			return err
 		}
+		sets := []string{"updated = ?"}
+		args := []any{ts}
+		vcols, vargs, err := s.writeArgs(ctx, q, c, id, vals)
+		if err != nil {
+			return err
+		}
+		for _, col := range vcols {
+			sets = append(sets, col+" = ?")
+		}
+		args = append(args, vargs...)
 		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
 			return err
 		}

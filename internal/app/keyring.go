@@ -1,0 +1,208 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/keyring"
+	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/store"
+)
+
+// The keyring across processes: the database is the truth. A rotation (by
+// the API or by `keep keys rotate` in another process) makes a new data key
+// current in one transaction, and every write reads the current key inside
+// its own transaction, so all processes seal with the new key from the next
+// write. Re-encryption is a job row worked by whoever holds its lease:
+// servers poll for unleased jobs every keyJobPoll; the CLI works the job it
+// started in the foreground.
+
+const (
+	// keyJobLease is how long a worker holds a job without renewing; each
+	// batch renews it, so a crashed worker's job is resumed after this.
+	keyJobLease = 30 * time.Second
+	// keyJobPoll is how often a server looks for a job to work.
+	keyJobPoll = 2 * time.Second
+)
+
+// rootKey finds the keyring's root key as the configuration says.
+func rootKey(cfg config.Config, log *slog.Logger) (keyring.RootKey, error) {
+	k, _, err := keyring.LoadRootKey(string(cfg.MasterKey), cfg.MasterKeyFile, cfg.DataDir, log.With("component", "keyring"))
+	return k, err
+}
+
+// openKeyring loads the root key and the keyring of k's database.
+func (k *Keep) openKeyring(ctx context.Context) (*keyring.Ring, error) {
+	root, err := rootKey(k.cfg, k.log)
+	if err != nil {
+		return nil, err
+	}
+	ring, err := keyring.Open(ctx, k.db, root)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return ring, nil
+}
+
+// workerID names this process as a job lease holder.
+func workerID(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// keyAdmin backs GET /api/admin/keys and POST /api/admin/keys/rotate.
+type keyAdmin struct{ k *Keep }
+
+// KeyStatus lists the keys and the latest re-encryption jobs.
+func (a keyAdmin) KeyStatus(ctx context.Context) (keyring.Status, error) {
+	return keyring.ReadStatus(ctx, a.k.db)
+}
+
+// RotateDataKey makes a new data key current and starts its re-encryption
+// job, which this server's worker picks up within keyJobPoll.
+func (a keyAdmin) RotateDataKey(ctx context.Context) (keyring.Job, error) {
+	ring := a.k.Records.Keyring()
+	var key keyring.KeyID
+	var jobID string
+	err := a.k.db.Tx(ctx, func(q store.Querier) error {
+		var err error
+		key, jobID, err = ring.Rotate(ctx, q)
+		return err
+	})
+	if err != nil {
+		return keyring.Job{}, fmt.Errorf("rotate data key: %w", err)
+	}
+	a.k.log.Info("data key rotated", "component", "keyring", "key", key.String(), "job", jobID)
+	return keyring.GetJob(ctx, a.k.db, jobID)
+}
+
+// runKeyJobs works re-encryption jobs until ctx ends.
+func (k *Keep) runKeyJobs(ctx context.Context) {
+	log := k.log.With("component", "keyring")
+	owner := workerID("server")
+	t := time.NewTicker(keyJobPoll)
+	defer t.Stop()
+	for {
+		if err := workKeyJobs(ctx, k.db, k.Records, owner, log, nil); err != nil && ctx.Err() == nil {
+			log.Error("re-encryption", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ReencryptNow works every pending re-encryption job to the end in this
+// goroutine; tests use it to finish a rotation without a server loop.
+func (k *Keep) ReencryptNow(ctx context.Context) error {
+	return workKeyJobs(ctx, k.db, k.Records, workerID("now"), k.log.With("component", "keyring"), nil)
+}
+
+// workKeyJobs claims and works jobs until none is left to claim.
+func workKeyJobs(ctx context.Context, db store.DB, rec *records.Service, owner string, log *slog.Logger, progress func(keyring.Job)) error {
+	for {
+		job, ok, err := keyring.Claim(ctx, db, owner, keyJobLease)
+		if err != nil || !ok {
+			return err
+		}
+		log.Info("re-encryption started", "job", job.ID, "key", job.Key, "owner", owner)
+		err = rec.Reencrypt(ctx, &job, owner, keyJobLease, progress)
+		switch {
+		case errors.Is(err, keyring.ErrLeaseLost):
+			log.Info("re-encryption handed over (superseded or taken over)", "job", job.ID)
+		case err != nil:
+			return fmt.Errorf("job %s: %w", job.ID, err)
+		default:
+			log.Info("re-encryption finished", "job", job.ID, "records", job.Done, "rewritten", job.Rewritten)
+		}
+	}
+}
+
+// RotateDataKey is `keep keys rotate`: it makes a new data key current in
+// the database cfg names (servers on it seal with it from their next write)
+// and starts the re-encryption job. With wait, it works the job in the
+// foreground, calling progress after each batch; a server that already
+// holds the lease keeps it, and this waits for it to finish.
+func RotateDataKey(ctx context.Context, cfg config.Config, log *slog.Logger, wait bool, progress func(keyring.Job)) (job keyring.Job, err error) {
+	k, err := New(ctx, cfg, log, false)
+	if err != nil {
+		return keyring.Job{}, err
+	}
+	defer func() {
+		if cerr := k.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store: %w", cerr)
+		}
+	}()
+	job, err = keyAdmin{k}.RotateDataKey(ctx)
+	if err != nil || !wait {
+		return job, err
+	}
+	if progress != nil {
+		progress(job)
+	}
+	owner := workerID("cli")
+	for {
+		if err := workKeyJobs(ctx, k.db, k.Records, owner, k.log.With("component", "keyring"), progress); err != nil {
+			return job, err
+		}
+		job, err = keyring.GetJob(ctx, k.db, job.ID)
+		if err != nil || job.State != keyring.JobRunning {
+			return job, err
+		}
+		// Another process holds the lease: follow its progress.
+		if progress != nil {
+			progress(job)
+		}
+		select {
+		case <-ctx.Done():
+			return job, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// RotateMasterKey is `keep keys rotate-master`: it re-wraps every stored
+// key under the root key in newKeyFile, in one transaction, without
+// touching records. Servers keep running on the keys they have unwrapped;
+// restart them with the new root key before rotating data keys again.
+func RotateMasterKey(ctx context.Context, cfg config.Config, log *slog.Logger, newKeyFile string) (n int, err error) {
+	next, err := keyring.ReadRootKeyFile(newKeyFile)
+	if err != nil {
+		return 0, err
+	}
+	old, err := rootKey(cfg, log)
+	if err != nil {
+		return 0, err
+	}
+	db, err := OpenStore(ctx, cfg, log)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store: %w", cerr)
+		}
+	}()
+	// Opening first makes the keys exist and proves the old root opens them.
+	if _, err := keyring.Open(ctx, db, old); err != nil {
+		return 0, err
+	}
+	err = db.Tx(ctx, func(q store.Querier) error {
+		n, err = keyring.RotateMaster(ctx, q, old, next)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rotate master key: %w", err)
+	}
+	log.Info("root key rotated: every stored key is re-wrapped", "component", "keyring", "keys", n)
+	return n, nil
+}
