@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keep-dev/keep/internal/access"
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
@@ -93,6 +94,7 @@ type Deps struct {
 	Tokens  *auth.Tokens
 	Mailer  Mailer
 	Box     SecretBox
+	Audit   *audit.Log // nil records nothing
 	Config  Config
 	Logger  *slog.Logger
 	Now     func() time.Time // the clock; nil means time.Now
@@ -106,6 +108,7 @@ type Service struct {
 	tokens  *auth.Tokens
 	mailer  Mailer
 	box     SecretBox
+	audit   *audit.Log
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
@@ -126,7 +129,7 @@ func New(d Deps) *Service {
 		d.Now = time.Now
 	}
 	return &Service{db: d.DB, records: d.Records, hasher: d.Hasher, tokens: d.Tokens, mailer: d.Mailer,
-		box: d.Box, cfg: d.Config.withDefaults(), log: d.Logger, now: d.Now,
+		box: d.Box, audit: d.Audit, cfg: d.Config.withDefaults(), log: d.Logger, now: d.Now,
 		background: make(chan struct{}, maxBackground)}
 }
 

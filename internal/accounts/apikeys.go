@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/ids"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
@@ -199,7 +200,11 @@ func (s *Service) CreateAPIKey(ctx context.Context, c records.Caller, in APIKeyI
 		_, err = q.Exec(ctx, `INSERT INTO _keep_api_keys (id, user_id, name, hash, roles, created, created_by, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, target, name, hash, rolesArg, records.TimeArg(d, now), c.Auth.ID, records.TimeArg(d, expires))
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, audit.Event{Action: actAPIKeyCreate, Actor: actorOf(c), Target: "apikey:" + id,
+			Details: map[string]any{"user": target, "name": name, "roles": in.Roles, "expires_at": expires.UTC().Format(time.RFC3339)}})
 	})
 	if err != nil {
 		var pe *records.PublicError
@@ -283,8 +288,10 @@ func (s *Service) RevokeAPIKey(ctx context.Context, c records.Caller, id string)
 	var n int64
 	err := s.db.Tx(ctx, func(q store.Querier) error {
 		var err error
-		n, err = q.Exec(ctx, query, args...)
-		return err
+		if n, err = q.Exec(ctx, query, args...); err != nil || n == 0 {
+			return err
+		}
+		return s.audit.Append(ctx, q, audit.Event{Action: actAPIKeyRevoke, Actor: actorOf(c), Target: "apikey:" + id})
 	})
 	if err != nil {
 		return fmt.Errorf("revoke api key: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
 )
@@ -138,6 +139,16 @@ func (s *Service) requestToken(ctx context.Context, email, kind string) error {
 			return fmt.Errorf("%s request: %w", kind, err)
 		}
 		eligible := found && !truthy(disabled) && (kind != tokenVerify || !truthy(verified))
+		// Every request writes its audit entry, so a request for a real
+		// account and one for a made-up address both commit a write.
+		action := actPasswordReset + "_request"
+		if kind == tokenVerify {
+			action = actVerifyEmail + "_request"
+		}
+		record := func(sent bool) error {
+			return s.audit.Append(ctx, q, audit.Event{Action: action, Target: s.identTarget(id, ident),
+				Details: map[string]any{"mail_sent": sent}})
+		}
 		// One mail per address and kind per mailCooldown: an address cannot
 		// be flooded, and — unlike a lock — the owner can always get a link
 		// (the newest one, still valid, is in the mailbox).
@@ -148,7 +159,7 @@ func (s *Service) requestToken(ctx context.Context, email, kind string) error {
 				return fmt.Errorf("%s request: %w", kind, err)
 			}
 			if recent > 0 {
-				return nil
+				return record(false)
 			}
 		}
 		if !eligible {
@@ -159,14 +170,17 @@ func (s *Service) requestToken(ctx context.Context, email, kind string) error {
 			return fmt.Errorf("%s request: %w", kind, err)
 		}
 		if !eligible {
-			return nil
+			return record(false)
 		}
 		if _, err := q.Exec(ctx, `INSERT INTO _keep_tokens (hash, kind, user_id, created, expires_at) VALUES (?, ?, ?, ?, ?)`,
 			hash, kind, id, records.TimeArg(d, now), records.TimeArg(d, now.Add(ttl))); err != nil {
 			return fmt.Errorf("%s request: %w", kind, err)
 		}
 		subject, body := s.emailMessage(kind, token, ttl)
-		return s.mailer.Enqueue(ctx, q, addr, subject, body)
+		if err := s.mailer.Enqueue(ctx, q, addr, subject, body); err != nil {
+			return err
+		}
+		return record(true)
 	})
 }
 
@@ -234,7 +248,7 @@ func (s *Service) ConfirmVerification(ctx context.Context, token string) error {
 		if n != 1 {
 			return errBadLink() // disabled meanwhile: roll the use back
 		}
-		return nil
+		return s.audit.Append(ctx, q, audit.Event{Action: actVerifyEmail, Target: userTarget(userID)})
 	})
 }
 
@@ -308,7 +322,11 @@ func (s *Service) ConfirmReset(ctx context.Context, token, newPassword string) e
 			records.TimeArg(d, now), userID); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
-		return s.EndUserSessions(ctx, q, userID, "password reset")
+		if err := s.EndUserSessions(ctx, q, userID, "password reset"); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, audit.Event{Action: actPasswordReset, Target: userTarget(userID),
+			Details: map[string]any{"sessions_ended": true, "api_keys_revoked": true}})
 	})
 }
 

@@ -43,6 +43,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
 )
@@ -96,7 +97,10 @@ func lockKey(ident string) string {
 }
 
 // loginAllowed refuses an identifier that is locked.
-func (s *Service) loginAllowed(ctx context.Context, ident string) error {
+//
+// ev is the audit entry of the attempt (zero for none): a refusal records it
+// as denied.
+func (s *Service) loginAllowed(ctx context.Context, ident string, ev audit.Event) error {
 	var until any
 	err := s.db.QueryRow(ctx, `SELECT locked_until FROM _keep_login_attempts WHERE identifier = ?`, lockKey(ident)).Scan(&until)
 	if errors.Is(err, store.ErrNotFound) {
@@ -105,7 +109,19 @@ func (s *Service) loginAllowed(ctx context.Context, ident string) error {
 	if err != nil {
 		return fmt.Errorf("login lockout: %w", err)
 	}
-	return s.lockedError(until)
+	return s.refuseIfLocked(ctx, until, ev)
+}
+
+// refuseIfLocked is lockedError that records ev as denied when it refuses.
+func (s *Service) refuseIfLocked(ctx context.Context, until any, ev audit.Event) error {
+	lerr := s.lockedError(until)
+	var rl *RateLimitError
+	if errors.As(lerr, &rl) {
+		if err := s.deny(ctx, ev, "locked"); err != nil {
+			return err
+		}
+	}
+	return lerr
 }
 
 // lockedError is a *RateLimitError while until (a scanned locked_until) lies
@@ -128,7 +144,11 @@ func (s *Service) lockedError(until any) error {
 // identifier was locked meanwhile (by parallel attempts): such a failure is
 // not counted. The failure that reaches the limit is counted, sets the lock
 // and answers nil, so its caller still says "invalid credentials".
-func (s *Service) loginFailed(ctx context.Context, ident string) error {
+//
+// ev (zero for none) is the audit entry of the failure, appended in the same
+// transaction as the count: as a failure, as an auth.lockout when this
+// failure set the lock, or as denied when the identifier was locked already.
+func (s *Service) loginFailed(ctx context.Context, ident string, ev audit.Event) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	d := s.db.Dialect()
 	ts := func(t time.Time) any { return records.TimeArg(d, t) }
@@ -212,14 +232,26 @@ func (s *Service) loginFailed(ctx context.Context, ident string) error {
 		locked = nil
 		var failures int
 		err := q.QueryRow(ctx, sql.String(), args...).Scan(&failures)
+		entry := ev
+		entry.Outcome = audit.Failure
+		if err == nil && failures == 0 {
+			// The counter restarts when the lock is set: this failure set it.
+			entry = with(entry, "attempted", entry.Action)
+			entry.Action = actLockout
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			// Locked already: read how long for, under the row lock.
 			err = q.QueryRow(ctx, `SELECT locked_until FROM _keep_login_attempts WHERE identifier = ?`, lockKey(ident)).Scan(&locked)
 			if err == nil && locked == nil {
 				return errors.New("login lockout: skipped update on an unlocked row")
 			}
+			entry.Outcome = audit.Denied
+			entry = with(entry, "reason", "locked")
 		}
-		return err
+		if err != nil || ev.Action == "" {
+			return err
+		}
+		return s.audit.Append(ctx, q, entry)
 	})
 	if err != nil {
 		return fmt.Errorf("login lockout: %w", err)
@@ -241,7 +273,9 @@ func (s *Service) loginFailed(ctx context.Context, ident string) error {
 // loginSucceeded clears the failures and the lock count of ident. A lock set
 // by parallel attempts after loginAllowed let this one in still holds: the
 // login is refused with *RateLimitError.
-func (s *Service) loginSucceeded(ctx context.Context, ident string) error {
+//
+// ev (zero for none) is recorded as denied when the lock refuses the login.
+func (s *Service) loginSucceeded(ctx context.Context, ident string, ev audit.Event) error {
 	now := records.TimeArg(s.db.Dialect(), s.now())
 	var locked any
 	err := s.db.Tx(ctx, func(q store.Querier) error {
@@ -260,7 +294,7 @@ func (s *Service) loginSucceeded(ctx context.Context, ident string) error {
 	if err != nil {
 		return fmt.Errorf("login lockout: %w", err)
 	}
-	return s.lockedError(locked)
+	return s.refuseIfLocked(ctx, locked, ev)
 }
 
 // pruneLoginAttempts deletes rows that no longer affect anything: no failure

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
@@ -45,28 +46,32 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	}
 	ident := NormaliseEmail(email)
 	lockID := loginLockID(ident)
-	if err := s.loginAllowed(ctx, lockID); err != nil {
+	attempt := audit.Event{Action: actLogin, Target: s.identTarget("", ident),
+		Details: map[string]any{"email": s.audit.Redact(ident)}}
+	if err := s.loginAllowed(ctx, lockID, attempt); err != nil {
 		return LoginResult{}, err
 	}
 	id, hash, ok, err := s.checkPassword(ctx, ident, password)
 	if err != nil {
 		return LoginResult{}, err
 	}
+	attempt.Target = s.identTarget(id, ident)
 	if !ok {
-		if err := s.loginFailed(ctx, lockID); err != nil {
+		if err := s.loginFailed(ctx, lockID, with(attempt, "reason", "invalid_credentials")); err != nil {
 			return LoginResult{}, err
 		}
 		return LoginResult{}, ErrInvalidCredentials
 	}
-	if err := s.loginSucceeded(ctx, lockID); err != nil {
+	if err := s.loginSucceeded(ctx, lockID, attempt); err != nil {
 		return LoginResult{}, err
 	}
+	success := audit.Event{Action: actLogin, Actor: userTarget(id), Target: userTarget(id)}
 	if token, required, err := s.mfaChallenge(ctx, id, hash); err != nil {
 		return LoginResult{}, err
 	} else if required {
 		return LoginResult{MFARequired: true, MFAToken: token}, nil
 	}
-	return s.startSession(ctx, id, client, hash)
+	return s.startSession(ctx, id, client, hash, success)
 }
 
 // loginLockID is the lockout identifier of password logins. The prefix keeps

@@ -46,6 +46,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
@@ -142,7 +143,7 @@ func (s *Service) EnrollTOTP(ctx context.Context, c records.Caller) (TOTPEnrollm
 		if n == 0 {
 			return errTOTPEnabled
 		}
-		return nil
+		return s.audit.Append(ctx, q, audit.Event{Action: actMFAEnroll, Actor: actorOf(c), Target: userTarget(c.Auth.ID)})
 	})
 	if err != nil {
 		return TOTPEnrollment{}, err
@@ -211,7 +212,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, c records.Caller, code string
 				return fmt.Errorf("store recovery code: %w", err)
 			}
 		}
-		return nil
+		return s.audit.Append(ctx, q, audit.Event{Action: actMFAConfirm, Actor: actorOf(c), Target: userTarget(c.Auth.ID)})
 	})
 	if err != nil {
 		return nil, err
@@ -237,7 +238,8 @@ func (s *Service) DisableTOTP(ctx context.Context, c records.Caller, password st
 	// Wrong passwords here count like wrong logins: a stolen token must not
 	// become a free password oracle.
 	lockID := loginLockID(NormaliseEmail(email))
-	if err := s.loginAllowed(ctx, lockID); err != nil {
+	ev := audit.Event{Action: actMFADisable, Actor: actorOf(c), Target: userTarget(c.Auth.ID)}
+	if err := s.loginAllowed(ctx, lockID, ev); err != nil {
 		return err
 	}
 	hctx, cancel := context.WithTimeout(ctx, HashWait)
@@ -247,12 +249,12 @@ func (s *Service) DisableTOTP(ctx context.Context, c records.Caller, password st
 		return fmt.Errorf("disable TOTP: %w", err)
 	}
 	if !ok {
-		if err := s.loginFailed(ctx, lockID); err != nil {
+		if err := s.loginFailed(ctx, lockID, with(ev, "reason", "wrong_password")); err != nil {
 			return err
 		}
 		return errMFAPassword
 	}
-	if err := s.loginSucceeded(ctx, lockID); err != nil {
+	if err := s.loginSucceeded(ctx, lockID, ev); err != nil {
 		return err
 	}
 	return s.db.Tx(ctx, func(q store.Querier) error {
@@ -269,7 +271,7 @@ func (s *Service) DisableTOTP(ctx context.Context, c records.Caller, password st
 		if _, err := q.Exec(ctx, `DELETE FROM _keep_tokens WHERE user_id = ? AND kind IN ('mfa', 'mfa_fail')`, c.Auth.ID); err != nil {
 			return fmt.Errorf("disable TOTP: %w", err)
 		}
-		return nil
+		return s.audit.Append(ctx, q, ev)
 	})
 }
 
@@ -306,8 +308,12 @@ func (s *Service) mfaChallenge(ctx context.Context, userID, wantHash string) (to
 			userID, records.TimeArg(d, now)); err != nil {
 			return err
 		}
-		_, err := q.Exec(ctx, `INSERT INTO _keep_tokens (hash, kind, user_id, created, expires_at) VALUES (?, 'mfa', ?, ?, ?)`,
-			mfaTokenHash(token), userID, records.TimeArg(d, now), records.TimeArg(d, now.Add(s.cfg.MFATTL)))
+		if _, err := q.Exec(ctx, `INSERT INTO _keep_tokens (hash, kind, user_id, created, expires_at) VALUES (?, 'mfa', ?, ?, ?)`,
+			mfaTokenHash(token), userID, records.TimeArg(d, now), records.TimeArg(d, now.Add(s.cfg.MFATTL))); err != nil {
+			return err
+		}
+		// The password was right; the login completes at auth.mfa.verify.
+		err := s.audit.Append(ctx, q, audit.Event{Action: actMFAChallenge, Actor: userTarget(userID), Target: userTarget(userID)})
 		return err
 	})
 	if errors.Is(err, errCredentialsChanged) {
@@ -352,7 +358,7 @@ func (s *Service) VerifyMFA(ctx context.Context, mfaToken, code, recoveryCode st
 	// fresh guesses. Checked before the transaction: inside it, a second
 	// connection per request could exhaust the pool.
 	if err := s.db.QueryRow(ctx, `SELECT user_id FROM _keep_tokens WHERE hash = ? AND kind = 'mfa'`, th).Scan(&userID); err == nil {
-		if err := s.loginAllowed(ctx, mfaLockID(userID)); err != nil {
+		if err := s.loginAllowed(ctx, mfaLockID(userID), mfaEvent(userID)); err != nil {
 			return LoginResult{}, err
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -407,15 +413,20 @@ func (s *Service) VerifyMFA(ctx context.Context, mfaToken, code, recoveryCode st
 		return LoginResult{}, fmt.Errorf("mfa: %w", err)
 	}
 	if failed {
-		if err := s.loginFailed(ctx, mfaLockID(userID)); err != nil {
+		if err := s.loginFailed(ctx, mfaLockID(userID), with(mfaEvent(userID), "reason", "wrong_code")); err != nil {
 			return LoginResult{}, err
 		}
 		return LoginResult{}, errMFAWrongCode
 	}
-	if err := s.loginSucceeded(ctx, mfaLockID(userID)); err != nil {
+	if err := s.loginSucceeded(ctx, mfaLockID(userID), mfaEvent(userID)); err != nil {
 		return LoginResult{}, err
 	}
-	return s.startSession(ctx, userID, client, "")
+	method := "totp"
+	if recoveryCode != "" {
+		method = "recovery_code"
+	}
+	return s.startSession(ctx, userID, client, "", audit.Event{Action: actLogin, Actor: userTarget(userID),
+		Target: userTarget(userID), Details: map[string]any{"mfa": method}})
 }
 
 // acceptTOTP checks code against userID's confirmed secret and, when it
@@ -564,6 +575,11 @@ func normaliseRecoveryCode(code string) (string, bool) {
 func recoveryCodeHash(userID, norm string) string {
 	sum := sha256.Sum256([]byte("keep-recovery:" + userID + ":" + norm))
 	return hex.EncodeToString(sum[:])
+}
+
+// mfaEvent is the audit entry of a failed or refused second factor.
+func mfaEvent(userID string) audit.Event {
+	return audit.Event{Action: actMFAVerify, Target: userTarget(userID)}
 }
 
 // mfaLockID is the lockout identifier of a user's second factor; "mfa:"

@@ -42,6 +42,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/ids"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
@@ -171,7 +172,8 @@ func (s *Service) liveArgs(now time.Time) []any {
 // startSession creates a session for userID and returns its first tokens.
 // wantHash, when not empty, is the password hash the login verified: the
 // session is refused if it changed since (see stillValid).
-func (s *Service) startSession(ctx context.Context, userID string, client ClientInfo, wantHash string) (LoginResult, error) {
+// ev is the audit entry of the login, appended with the session.
+func (s *Service) startSession(ctx context.Context, userID string, client ClientInfo, wantHash string, ev audit.Event) (LoginResult, error) {
 	if s.tokens == nil {
 		return LoginResult{}, errors.New("accounts: no token issuer configured")
 	}
@@ -189,9 +191,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`, sid, userID, s.timeArg(now), s.timeArg(now), s.ti
 			client.IP, client.UserAgent); err != nil {
 			return err
 		}
-		_, err := q.Exec(ctx, `INSERT INTO _keep_refresh_tokens (hash, session_id, created) VALUES (?, ?, ?)`,
-			hash, sid, s.timeArg(now))
-		return err
+		if _, err := q.Exec(ctx, `INSERT INTO _keep_refresh_tokens (hash, session_id, created) VALUES (?, ?, ?)`,
+			hash, sid, s.timeArg(now)); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, with(ev, "session", sid))
 	})
 	if errors.Is(err, errCredentialsChanged) {
 		return LoginResult{}, err
@@ -312,9 +316,14 @@ FROM _keep_sessions s JOIN c_users u ON u.id = s.user_id WHERE s.id = ?`+lock, s
 				return nil
 			}
 			result = reused
-			_, err = q.Exec(ctx, `UPDATE _keep_sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL`,
-				s.timeArg(now), reasonRefreshReuse, sid)
-			return err
+			if _, err = q.Exec(ctx, `UPDATE _keep_sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL`,
+				s.timeArg(now), reasonRefreshReuse, sid); err != nil {
+				return err
+			}
+			// Someone holds a refresh token that was already used: a
+			// stolen copy, or the client after it. The session ends.
+			return s.audit.Append(ctx, q, audit.Event{Action: actRefreshReuse, Outcome: audit.Denied,
+				Target: "session:" + sid, Details: map[string]any{"user": userID, "session_revoked": true}})
 		}
 		result = rotated
 		if _, err := q.Exec(ctx, `INSERT INTO _keep_refresh_tokens (hash, session_id, created) VALUES (?, ?, ?)`,
@@ -368,8 +377,10 @@ func (s *Service) Logout(ctx context.Context, c records.Caller) error {
 		return err
 	}
 	return s.db.Tx(ctx, func(q store.Querier) error {
-		_, err := s.endSessions(ctx, q, reasonLogout, `id = ? AND user_id = ?`, c.Session, c.Auth.ID)
-		return err
+		if _, err := s.endSessions(ctx, q, reasonLogout, `id = ? AND user_id = ?`, c.Session, c.Auth.ID); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, audit.Event{Action: actLogout, Actor: actorOf(c), Target: "session:" + c.Session})
 	})
 }
 
@@ -423,7 +434,10 @@ func (s *Service) DeleteSession(ctx context.Context, c records.Caller, id string
 		if err == nil && n == 0 {
 			err = records.ErrNotFound
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, audit.Event{Action: actSessionRevoke, Actor: actorOf(c), Target: "session:" + id})
 	})
 }
 
@@ -433,8 +447,12 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, c records.Caller) err
 		return err
 	}
 	return s.db.Tx(ctx, func(q store.Querier) error {
-		_, err := s.endSessions(ctx, q, reasonOthers, `user_id = ? AND id <> ?`, c.Auth.ID, c.Session)
-		return err
+		n, err := s.endSessions(ctx, q, reasonOthers, `user_id = ? AND id <> ?`, c.Auth.ID, c.Session)
+		if err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, audit.Event{Action: actSessionRevoke, Actor: actorOf(c), Target: userTarget(c.Auth.ID),
+			Details: map[string]any{"scope": "others", "sessions_ended": n}})
 	})
 }
 
@@ -462,7 +480,8 @@ func (s *Service) ChangePassword(ctx context.Context, c records.Caller, current,
 		return fmt.Errorf("change password: %w", err)
 	}
 	ident := loginLockID(NormaliseEmail(email))
-	if err := s.loginAllowed(ctx, ident); err != nil {
+	ev := audit.Event{Action: actPasswordChange, Actor: actorOf(c), Target: userTarget(c.Auth.ID)}
+	if err := s.loginAllowed(ctx, ident, ev); err != nil {
 		return err
 	}
 	ok, _, err := s.hasher.Verify(ctx, oldHash, current)
@@ -470,12 +489,12 @@ func (s *Service) ChangePassword(ctx context.Context, c records.Caller, current,
 		return fmt.Errorf("change password: %w", err)
 	}
 	if !ok {
-		if err := s.loginFailed(ctx, ident); err != nil {
+		if err := s.loginFailed(ctx, ident, with(ev, "reason", "wrong_password")); err != nil {
 			return err
 		}
 		return ErrWrongPassword
 	}
-	if err := s.loginSucceeded(ctx, ident); err != nil {
+	if err := s.loginSucceeded(ctx, ident, ev); err != nil {
 		return err
 	}
 	if err := s.validateNewPassword("new_password", next, email); err != nil {
@@ -495,10 +514,14 @@ func (s *Service) ChangePassword(ctx context.Context, c records.Caller, current,
 		if n == 0 {
 			return ErrWrongPassword
 		}
-		if _, err = s.endSessions(ctx, q, reasonPassword, `user_id = ? AND id <> ?`, c.Auth.ID, c.Session); err != nil {
+		ended, err := s.endSessions(ctx, q, reasonPassword, `user_id = ? AND id <> ?`, c.Auth.ID, c.Session)
+		if err != nil {
 			return err
 		}
-		return dropChallenges(ctx, q, c.Auth.ID)
+		if err := dropChallenges(ctx, q, c.Auth.ID); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, with(ev, "sessions_ended", ended))
 	})
 }
 

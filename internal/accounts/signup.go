@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/records"
 )
 
@@ -17,10 +18,13 @@ func (s *Service) Signup(ctx context.Context, body records.Body) (records.Record
 		_ = json.Unmarshal(raw, &email) // a wrong type is reported by validation below
 	}
 	lockID := "signup:" + NormaliseEmail(email)
-	if err := s.loginAllowed(ctx, lockID); err != nil {
+	if err := s.loginAllowed(ctx, lockID, audit.Event{Action: actSignup,
+		Target: "email:" + s.audit.Redact(NormaliseEmail(email))}); err != nil {
 		return nil, err
 	}
-	if err := s.loginFailed(ctx, lockID); err != nil {
+	// Every signup counts, so no entry of its own: the new user's record
+	// write is the audit entry of a signup that succeeds.
+	if err := s.loginFailed(ctx, lockID, audit.Event{}); err != nil {
 		return nil, err
 	}
 	return s.records.Signup(ctx, body)

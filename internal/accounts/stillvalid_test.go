@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/store"
 	"github.com/keep-dev/keep/internal/store/enginetest"
 )
@@ -25,7 +26,7 @@ func TestSessionRefusedAfterPasswordChange(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.s.startSession(ctx, id, ClientInfo{}, old); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := e.s.startSession(ctx, id, ClientInfo{}, old, audit.Event{Action: actLogin}); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("session after the change: %v", err)
 		}
 		if _, _, err := e.s.mfaChallenge(ctx, id, old); err != nil {
