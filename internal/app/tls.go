@@ -39,7 +39,7 @@ func (k *Keep) certificate() (tls.Certificate, error) {
 		}
 		log.Warn("serving a self-signed development certificate: not for production",
 			"fingerprint_sha256", server.Fingerprint(cert.Certificate[0]),
-			"dns_names", cert.Leaf.DNSNames, "not_after", cert.Leaf.NotAfter)
+			"dns_names", cert.Leaf.DNSNames, "ip_addresses", cert.Leaf.IPAddresses, "not_after", cert.Leaf.NotAfter)
 		return cert, nil
 	}
 	cert, err := server.LoadCertificate(k.cfg.TLSCert, k.cfg.TLSKey)
