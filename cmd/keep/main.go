@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case "rotate-master":
 			return keysRotateMaster(ctx, args[2:], stdout, stderr, getenv)
 		}
-		return fmt.Errorf("unknown command \"keys %s\"", args[1])
+		return fmt.Errorf("unknown command \"keys %s\"; usage: keep keys rotate-signing|rotate|rotate-master [flags]", args[1])
 	case "audit":
 		if len(args) < 2 {
 			return errors.New(`usage: keep audit verify|export|checkpoint [flags]`)

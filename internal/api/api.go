@@ -86,6 +86,11 @@ type Deps struct {
 	Ready   func(context.Context) error // database reachable
 	// RotateSigningKey makes a new token signing key current at once.
 	RotateSigningKey func(context.Context) error
+	// Keys manages the field-encryption keyring; nil answers 501.
+	Keys KeyManager
+	// Audit is the audit log; nil leaves refusals unrecorded and the audit
+	// routes answering 404.
+	Audit Audit
 	// Limiter applies per-IP rate limits to the auth endpoints; nil means
 	// no per-IP limits (the per-identifier login lockout always applies).
 	Limiter Limiter
@@ -106,6 +111,8 @@ type API struct {
 	jwks      func() ([]byte, error)
 	ready     func(context.Context) error
 	rotate    func(context.Context) error
+	keys      KeyManager
+	audit     Audit
 	limiter   Limiter
 	log       *slog.Logger
 	bodyLimit int64
@@ -119,7 +126,7 @@ const DefaultBodyLimit = 1 << 20
 // New builds the handler with every route.
 func New(d Deps) http.Handler {
 	a := &API{records: d.Records, accounts: d.Accounts, roles: d.Roles, metrics: d.Metrics, jwks: d.JWKS, ready: d.Ready,
-		rotate: d.RotateSigningKey, limiter: d.Limiter,
+		rotate: d.RotateSigningKey, keys: d.Keys, audit: d.Audit, limiter: d.Limiter,
 		log: d.Logger, bodyLimit: d.BodyLimit, mux: http.NewServeMux(), cors: newCORS(d.CORSOrigins)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -169,7 +176,12 @@ func (a *API) routes() []route {
 		{"GET /api/keys", a.listKeys},
 		{"DELETE /api/keys/{id}", a.deleteKey},
 		{"POST /api/admin/signing-keys/rotate", a.rotateSigningKey},
+		{"GET /api/admin/keys", a.keyringStatus},
+		{"POST /api/admin/keys/rotate", a.rotateDataKey},
 		{"POST /api/access/check", a.accessCheck},
+		{"GET /api/audit", a.listAudit},
+		{"GET /api/audit/verify", a.verifyAudit},
+		{"POST /api/audit/checkpoints", a.createAuditCheckpoint},
 
 		{"GET /api/collections", a.listCollections},
 		{"POST /api/collections", a.createCollection},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keep-dev/keep/internal/accounts"
+	"github.com/keep-dev/keep/internal/keyring"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
 )
@@ -96,6 +97,12 @@ func classify(err error) *Error {
 	case errors.As(err, &rl):
 		return &Error{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Msg: "too many attempts; try again later",
 			RetryAfter: rl.RetryAfter, Err: err}
+	case errors.Is(err, keyring.ErrIntegrity):
+		// A stored value that does not decrypt: never garbage, never the
+		// value; the cause (which field of which record) is logged.
+		return &Error{Status: http.StatusInternalServerError, Code: "integrity_error", Msg: "a stored value failed its integrity check", Err: err}
+	case isAuditInvalid(err):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_query", Msg: auditInvalidMessage(err), Err: err}
 	case errors.Is(err, accounts.ErrNotImplemented):
 		return pick(http.StatusNotImplemented, "not_implemented", "not implemented by this server")
 	case errors.Is(err, context.Canceled):

@@ -115,12 +115,14 @@ func (a *API) route(pattern string, fn func(w http.ResponseWriter, r *http.Reque
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
 		st.route = pattern
+		r, ar := withAuditRequest(r, st.id)
 		if err := a.authenticate(r, st); err != nil {
-			writeError(w, r, err)
+			writeError(w, r, a.auditFailure(r, err))
 			return
 		}
+		setAuditActor(ar, st.caller)
 		if err := fn(w, r); err != nil {
-			writeError(w, r, err)
+			writeError(w, r, a.auditFailure(r, err))
 		}
 	})
 }

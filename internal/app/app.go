@@ -17,6 +17,7 @@ import (
 	"github.com/keep-dev/keep/internal/access"
 	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/api"
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/config"
 	"github.com/keep-dev/keep/internal/mail"
@@ -60,6 +61,7 @@ type Keep struct {
 	db       store.DB
 	Records  *records.Service
 	Accounts *accounts.Service
+	Audit    *audit.Log
 	metrics  *metrics.Metrics
 	outbox   *mail.Outbox
 	keys     *auth.KeySet
@@ -99,6 +101,13 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 	if err != nil {
 		return err
 	}
+	box, err := secretbox.Open(k.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	if k.Audit, err = openAudit(ctx, k.cfg, k.db, k.log); err != nil {
+		return err
+	}
 	rec, err := records.New(ctx, k.db, records.Options{
 		Hasher:  accounts.Policy{Hasher: hasher, MinLength: k.cfg.MinPassword},
 		Limits:  access.Limits{},
@@ -130,12 +139,8 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 		return err
 	}
 	k.outbox = outbox
-	box, err := secretbox.Open(k.cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("secret key: %w", err)
-	}
 	k.Accounts = accounts.New(accounts.Deps{
-		DB: k.db, Records: rec, Hasher: hasher, Tokens: tokens, Mailer: outbox, Box: box,
+		DB: k.db, Records: rec, Hasher: hasher, Tokens: tokens, Mailer: outbox, Box: box, Audit: k.Audit,
 		Config: accounts.Config{
 			SessionIdle: k.cfg.SessionIdle, SessionLifetime: k.cfg.SessionLifetime,
 			LoginMaxFailures: k.cfg.LoginMaxFailures, PublicURL: k.cfg.PublicURL,
@@ -153,11 +158,13 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 	k.Handler = api.New(api.Deps{
 		Records:          rec,
 		Accounts:         k.Accounts,
-		Roles:            roles.New(k.db),
+		Roles:            roles.New(k.db, k.Audit),
+		Audit:            k.Audit,
 		Metrics:          k.metrics,
 		JWKS:             jwks,
 		Ready:            k.db.Ping,
 		RotateSigningKey: k.rotateSigningKey,
+		Keys:             keyAdmin{k},
 		Limiter:          k.limiter(),
 		Logger:           k.log.With("component", "http"),
 		BodyLimit:        k.cfg.BodyLimit,
@@ -185,6 +192,8 @@ func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
 	// up within signingKeyRefresh (≤ 60 s).
 	wg.Go(func() { k.watchSigningKeys(mctx, signingKeyRefresh) })
 	wg.Go(func() { k.Accounts.RunPurge(mctx, time.Hour) })
+	// Committed audit entries are chained within audit.SealInterval.
+	wg.Go(func() { k.Audit.Run(mctx, k.cfg.AuditCheckpointInterval) })
 	wg.Go(func() { k.runKeyJobs(mctx) }) // re-encryption after a data-key rotation (keyring.go)
 	wg.Go(func() {
 		if err := k.outbox.Run(mctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/config"
 )
@@ -48,7 +49,7 @@ func (k *Keep) rotateSigningKey(ctx context.Context) error {
 	if k.keys == nil {
 		return errors.New("app: rotating signing keys: this instance issues no tokens")
 	}
-	next, err := auth.RotateSigningKey(ctx, k.db)
+	next, err := auth.RotateSigningKeyThen(ctx, k.db, k.Audit.KeyRotated(ctx))
 	if err != nil {
 		return err
 	}
@@ -124,8 +125,16 @@ func RotateSigningKey(ctx context.Context, cfg config.Config, log *slog.Logger) 
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
-	next, err := auth.RotateSigningKey(ctx, db)
+	alog, err := openAudit(ctx, cfg, db, log)
 	if err != nil {
+		return "", err
+	}
+	ctx = audit.WithRequest(ctx, &audit.Request{Actor: "cli"})
+	next, err := auth.RotateSigningKeyThen(ctx, db, alog.KeyRotated(ctx))
+	if err != nil {
+		return "", err
+	}
+	if _, err := alog.Seal(ctx); err != nil {
 		return "", err
 	}
 	log.Info("signing key rotated", "component", "auth", "kid", next.ID)

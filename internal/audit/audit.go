@@ -237,3 +237,11 @@ func (l *Log) Redact(value string) string {
 	m.Write([]byte(value))
 	return "hmac:" + hex.EncodeToString(m.Sum(nil)[:16])
 }
+
+// KeyRotated returns a hook for a key rotation's transaction that records
+// it (keys.rotate_signing, target the new key id).
+func (l *Log) KeyRotated(ctx context.Context) func(q store.Querier, kid string) error {
+	return func(q store.Querier, kid string) error {
+		return l.Append(ctx, q, Event{Action: "keys.rotate_signing", Target: "signing-key:" + kid})
+	}
+}

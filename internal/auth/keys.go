@@ -85,6 +85,13 @@ func LoadKeySet(ctx context.Context, db store.DB) (*KeySet, error) {
 // that is later (a clock behind its peers' must not leave the new key
 // unused): "newest created signs" is what every instance reads.
 func RotateSigningKey(ctx context.Context, db store.DB) (Key, error) {
+	return RotateSigningKeyThen(ctx, db, nil)
+}
+
+// RotateSigningKeyThen is RotateSigningKey that also runs then, when not
+// nil, in the transaction that stores the key (the audit entry of the
+// rotation), so the key and what then writes commit together.
+func RotateSigningKeyThen(ctx context.Context, db store.DB, then func(q store.Querier, kid string) error) (Key, error) {
 	dialect := db.Dialect()
 	var fresh Key
 	err := db.Tx(ctx, func(q store.Querier) error {
@@ -107,6 +114,9 @@ func RotateSigningKey(ctx context.Context, db store.DB) (Key, error) {
 		}
 		if _, err := q.Exec(ctx, insertKey, fresh.ID, tokenAlg, fresh.Private.Seed(), []byte(fresh.Public), created); err != nil {
 			return fmt.Errorf("auth: storing signing key %s: %w", fresh.ID, err)
+		}
+		if then != nil {
+			return then(q, fresh.ID)
 		}
 		return nil
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
 )
@@ -80,13 +81,22 @@ type Set map[Permission]bool
 // Service keeps roles in the database. It is safe for concurrent use; it
 // holds no state of its own besides the database.
 type Service struct {
-	db  store.DB
-	now func() time.Time
+	db    store.DB
+	audit *audit.Log
+	now   func() time.Time
 }
 
-// New returns the service on db, which must be migrated.
-func New(db store.DB) *Service {
-	return &Service{db: db, now: time.Now}
+// New returns the service on db, which must be migrated. Every change is
+// recorded in log (nil records nothing) in the transaction that makes it.
+func New(db store.DB, log *audit.Log) *Service {
+	return &Service{db: db, audit: log, now: time.Now}
+}
+
+func actor(c records.Caller) string {
+	if c.Anonymous() {
+		return "anonymous"
+	}
+	return "user:" + c.Auth.ID
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
@@ -207,9 +217,12 @@ func (s *Service) Create(ctx context.Context, c records.Caller, in Input) (Role,
 		return Role{}, err
 	}
 	err = s.db.Tx(ctx, func(q store.Querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO _keep_roles (name, description, permissions, system, created, updated) VALUES (?, ?, ?, ?, ?, ?)`,
-			r.Name, r.Description, string(doc), s.boolArg(false), s.timeArg(now), s.timeArg(now))
-		return err
+		if _, err := q.Exec(ctx, `INSERT INTO _keep_roles (name, description, permissions, system, created, updated) VALUES (?, ?, ?, ?, ?, ?)`,
+			r.Name, r.Description, string(doc), s.boolArg(false), s.timeArg(now), s.timeArg(now)); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, audit.Event{Action: "role.create", Actor: actor(c), Target: "role:" + r.Name,
+			Details: map[string]any{"permissions": perms}})
 	})
 	switch {
 	case errors.Is(err, store.ErrConflict):
@@ -352,6 +365,13 @@ func (s *Service) Update(ctx context.Context, c records.Caller, name string, p P
 		if !c.Superuser && (!subset(r.Permissions, held) || !subset(perms, held)) {
 			return errEscalation
 		}
+		details := map[string]any{}
+		if p.Permissions != nil {
+			details["permissions_before"], details["permissions"] = r.Permissions, perms
+		}
+		if p.Description != nil {
+			details["description_changed"] = true
+		}
 		if p.Description != nil {
 			r.Description = *p.Description
 		}
@@ -368,7 +388,7 @@ func (s *Service) Update(ctx context.Context, c records.Caller, name string, p P
 			return fmt.Errorf("update role: %w", err)
 		}
 		out = r
-		return nil
+		return s.audit.Append(ctx, q, audit.Event{Action: "role.update", Actor: actor(c), Target: "role:" + name, Details: details})
 	})
 	return out, err
 }
@@ -397,13 +417,16 @@ func (s *Service) Delete(ctx context.Context, c records.Caller, name string) err
 		if !c.Superuser && !subset(r.Permissions, held) {
 			return errEscalation
 		}
-		if _, err := q.Exec(ctx, `DELETE FROM _keep_user_roles WHERE role = ?`, name); err != nil {
+		unassigned, err := q.Exec(ctx, `DELETE FROM _keep_user_roles WHERE role = ?`, name)
+		if err != nil {
 			return fmt.Errorf("delete role assignments: %w", err)
 		}
 		if _, err := q.Exec(ctx, `DELETE FROM _keep_roles WHERE name = ?`, name); err != nil {
 			return fmt.Errorf("delete role: %w", err)
 		}
-		return nil
+		// The cascade is part of this one entry.
+		return s.audit.Append(ctx, q, audit.Event{Action: "role.delete", Actor: actor(c), Target: "role:" + name,
+			Details: map[string]any{"permissions": r.Permissions, "assignments_removed": unassigned}})
 	})
 }
 
@@ -454,13 +477,15 @@ func (s *Service) change(ctx context.Context, c records.Caller, userID, role str
 		if !c.Superuser && !subset(r.Permissions, held) {
 			return errEscalation
 		}
+		ev := audit.Event{Action: "role.unassign", Actor: actor(c), Target: "user:" + userID, Details: map[string]any{"role": role}}
 		if grant {
-			_, err := q.Exec(ctx, `INSERT INTO _keep_user_roles (user_id, role, created) VALUES (?, ?, ?) ON CONFLICT (user_id, role) DO NOTHING`,
+			n, err := q.Exec(ctx, `INSERT INTO _keep_user_roles (user_id, role, created) VALUES (?, ?, ?) ON CONFLICT (user_id, role) DO NOTHING`,
 				userID, role, s.timeArg(s.clock()))
 			if err != nil {
 				return fmt.Errorf("assign role: %w", err)
 			}
-			return nil
+			ev.Action, ev.Details["changed"] = "role.assign", n > 0
+			return s.audit.Append(ctx, q, ev)
 		}
 		if role == Superuser {
 			var holds, total int
@@ -474,10 +499,12 @@ func (s *Service) change(ctx context.Context, c records.Caller, userID, role str
 				return errLastSuperuser
 			}
 		}
-		if _, err := q.Exec(ctx, `DELETE FROM _keep_user_roles WHERE user_id = ? AND role = ?`, userID, role); err != nil {
+		n, err := q.Exec(ctx, `DELETE FROM _keep_user_roles WHERE user_id = ? AND role = ?`, userID, role)
+		if err != nil {
 			return fmt.Errorf("remove role: %w", err)
 		}
-		return nil
+		ev.Details["changed"] = n > 0
+		return s.audit.Append(ctx, q, ev)
 	})
 }
 

@@ -27,7 +27,7 @@ func user(id string, rs ...string) records.Caller {
 func TestService(t *testing.T) {
 	enginetest.Each(t, func(t *testing.T, open func(testing.TB) store.DB) {
 		db := open(t)
-		s := roles.New(db)
+		s := roles.New(db, nil)
 		ctx := t.Context()
 		root := records.Caller{Auth: access.Auth{ID: "root", Roles: []string{roles.Superuser}}, Superuser: true}
 
