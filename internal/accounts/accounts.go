@@ -214,9 +214,12 @@ func (s *Service) CreateSuperuser(ctx context.Context, email, password string) (
 		return nil, err
 	}
 	err = s.db.Tx(ctx, func(q store.Querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO _keep_user_roles (user_id, role, created) VALUES (?, ?, ?)`,
-			rec.ID(), SuperuserRole, records.TimeArg(s.db.Dialect(), time.Now()))
-		return err
+		if _, err := q.Exec(ctx, `INSERT INTO _keep_user_roles (user_id, role, created) VALUES (?, ?, ?)`,
+			rec.ID(), SuperuserRole, records.TimeArg(s.db.Dialect(), time.Now())); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, audit.Event{Action: actGrantSuperuser, Target: userTarget(rec.ID()),
+			Details: map[string]any{"role": SuperuserRole, "changed": true}})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("grant superuser: %w", err)
