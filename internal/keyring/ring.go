@@ -104,6 +104,15 @@ func Open(ctx context.Context, db store.DB, root RootKey) (*Ring, error) {
 // ensure makes a current key of purpose when there is none. Two processes
 // starting at once both try; the unique index on current keys lets one win.
 func (r *Ring) ensure(ctx context.Context, purpose string) error {
+	// A read first: the usual start needs no write transaction (on SQLite,
+	// the one writer), so a CLI command does not wait for a busy server.
+	var n int
+	if err := r.db.QueryRow(ctx, `SELECT count(*) FROM _keep_keys WHERE purpose = ? AND state = ?`, purpose, StateCurrent).Scan(&n); err != nil {
+		return fmt.Errorf("keyring: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
 	err := r.db.Tx(ctx, func(q store.Querier) error {
 		var n int
 		if err := q.QueryRow(ctx, `SELECT count(*) FROM _keep_keys WHERE purpose = ? AND state = ?`, purpose, StateCurrent).Scan(&n); err != nil {
