@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/keep-dev/keep/internal/app"
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/config"
 )
 
@@ -131,7 +132,7 @@ func superuserCreate(ctx context.Context, args []string, stdin io.Reader, stdout
 		return err
 	}
 	defer k.Close()
-	rec, err := k.Accounts.CreateSuperuser(ctx, email, password)
+	rec, err := k.Accounts.CreateSuperuser(audit.WithRequest(ctx, &audit.Request{Actor: "cli"}), email, password)
 	if err != nil {
 		return app.Describe(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -360,6 +361,109 @@ func TestAuditEveryAction(t *testing.T) {
 			r := h.do("admin", "POST", "/api/admin/signing-keys/rotate", nil)
 			h.expect(r, 204, "")
 			a.one(r, "keys.rotate_signing", "success", admin, "*")
+		})
+
+		t.Run("signup", func(t *testing.T) {
+			r := h.do("", "POST", "/api/auth/signup", map[string]string{"email": "sam@example.com", "password": "pass for sam 123"})
+			m := h.expect(r, 201, "")
+			h.secret = append(h.secret, "pass for sam 123")
+			e := a.one(r, "auth.signup", "success", "anonymous", "user:"+m["id"].(string))
+			if strings.Contains(string(e.Details), "pass for sam") || !strings.Contains(string(e.Details), `"password"`) {
+				t.Fatalf("details name the fields, never the values: %s", e.Details)
+			}
+		})
+
+		t.Run("collections and audited records", func(t *testing.T) {
+			open := map[string]any{"list": "true", "view": "true", "create": "true", "update": "true", "delete": "true"}
+			r := h.do("admin", "POST", "/api/collections", map[string]any{"name": "notes", "audited": true, "audit_reads": true,
+				"fields": []map[string]any{{"name": "title", "type": "text", "unique": true}}, "rules": open})
+			m := h.expect(r, 201, "")
+			if m["audited"] != true || m["audit_reads"] != true {
+				t.Fatalf("collection %v", m)
+			}
+			a.one(r, "collection.create", "success", admin, "collection:notes")
+			r = h.do("admin", "POST", "/api/collections", map[string]any{"name": "comments", "audited": true,
+				"fields": []map[string]any{{"name": "note", "type": "relation", "collection": "notes", "on_delete": "cascade"}}, "rules": open})
+			h.expect(r, 201, "")
+			a.one(r, "collection.create", "success", admin, "collection:comments")
+			r = h.do("admin", "POST", "/api/collections", map[string]any{"name": "plain",
+				"fields": []map[string]any{{"name": "title", "type": "text"}}, "rules": open})
+			h.expect(r, 201, "")
+			a.one(r, "collection.create", "success", admin, "collection:plain")
+
+			h.expect(h.do("bob", "POST", "/api/collections/plain/records", map[string]any{"title": "x"}), 201, "")
+			a.none("a write to a collection that is not audited")
+
+			r = h.do("bob", "POST", "/api/collections/notes/records", map[string]any{"title": "first"})
+			id := h.expect(r, 201, "")["id"].(string)
+			e := a.one(r, "record.create", "success", bob, "record:notes/"+id)
+			if strings.Contains(string(e.Details), "first") || !strings.Contains(string(e.Details), `"fields":["title"]`) {
+				t.Fatalf("details %s", e.Details)
+			}
+			r = h.do("bob", "POST", "/api/collections/notes/records", map[string]any{"title": "first"})
+			h.expect(r, 409, "conflict")
+			a.none("a create that failed on a unique value")
+			r = h.do("bob", "GET", "/api/collections/notes/records/"+id, nil)
+			h.expect(r, 200, "")
+			a.one(r, "record.read", "success", bob, "record:notes/"+id)
+			r = h.do("bob", "GET", "/api/collections/notes/records?filter="+url.QueryEscape(`title == "first"`), nil)
+			h.expect(r, 200, "")
+			e = a.one(r, "record.list", "success", bob, "collection:notes")
+			if strings.Contains(string(e.Details), "first") || !strings.Contains(string(e.Details), id) {
+				t.Fatalf("a list names the records, and the filter only as a digest: %s", e.Details)
+			}
+			r = h.do("bob", "PATCH", "/api/collections/notes/records/"+id, map[string]any{"title": "second"})
+			h.expect(r, 200, "")
+			a.one(r, "record.update", "success", bob, "record:notes/"+id)
+
+			for range 2 {
+				h.expect(h.do("bob", "POST", "/api/collections/comments/records", map[string]any{"note": id}), 201, "")
+			}
+			a.skip()
+			r = h.do("bob", "DELETE", "/api/collections/notes/records/"+id, nil)
+			h.expect(r, 204, "")
+			e = a.one(r, "record.delete", "success", bob, "record:notes/"+id)
+			var d struct {
+				Cascade []string `json:"cascade_deleted"`
+			}
+			if err := json.Unmarshal(e.Details, &d); err != nil || len(d.Cascade) != 2 || !strings.HasPrefix(d.Cascade[0], "comments/") {
+				t.Fatalf("the cascade belongs in the one entry: %s", e.Details)
+			}
+
+			r = h.do("admin", "PATCH", "/api/collections/plain", map[string]any{"audited": true, "rules": map[string]any{"delete": nil}})
+			h.expect(r, 200, "")
+			e = a.one(r, "collection.update", "success", admin, "collection:plain")
+			if !strings.Contains(string(e.Details), `"before"`) {
+				t.Fatalf("details %s", e.Details)
+			}
+			r = h.do("admin", "DELETE", "/api/collections/plain", nil)
+			h.expect(r, 204, "")
+			a.one(r, "collection.delete", "success", admin, "collection:plain")
+		})
+
+		t.Run("data keys and integrity", func(t *testing.T) {
+			r := h.do("admin", "POST", "/api/admin/keys/rotate", nil)
+			h.expect(r, 202, "")
+			a.one(r, "keys.rotate", "success", admin, "*")
+			if err := h.keep.ReencryptNow(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			a.none("the re-encryption job")
+
+			h.expect(h.do("admin", "POST", "/api/collections", map[string]any{"name": "vault",
+				"fields": []map[string]any{{"name": "secret", "type": "text", "encrypted": true}}}), 201, "")
+			one := h.expect(h.do("admin", "POST", "/api/collections/vault/records", map[string]any{"secret": "s1"}), 201, "")["id"].(string)
+			two := h.expect(h.do("admin", "POST", "/api/collections/vault/records", map[string]any{"secret": "s2"}), 201, "")["id"].(string)
+			a.skip()
+			if err := db.Tx(context.Background(), func(q store.Querier) error {
+				_, err := q.Exec(context.Background(), `UPDATE c_vault SET secret = (SELECT secret FROM c_vault WHERE id = ?) WHERE id = ?`, one, two)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			r = h.do("admin", "GET", "/api/collections/vault/records/"+two, nil)
+			h.expect(r, 500, "integrity_error")
+			a.one(r, "record.integrity_error", "failure", admin, "GET /api/collections/{name}/records/{id}")
 		})
 
 		t.Run("reading the audit log", func(t *testing.T) {

@@ -113,6 +113,7 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 		Limits:  access.Limits{},
 		Logger:  k.log.With("component", "records"),
 		Keyring: ring,
+		Audit:   k.Audit,
 	})
 	if err != nil {
 		return err

@@ -26,3 +26,12 @@ func openAudit(ctx context.Context, cfg config.Config, db store.DB, log *slog.Lo
 	}
 	return l, nil
 }
+
+// cliRequest marks ctx as a command-line action for the audit log, unless
+// it already carries a request.
+func cliRequest(ctx context.Context) context.Context {
+	if audit.RequestFrom(ctx) != nil {
+		return ctx
+	}
+	return audit.WithRequest(ctx, &audit.Request{Actor: "cli"})
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/config"
 	"github.com/keep-dev/keep/internal/keyring"
 	"github.com/keep-dev/keep/internal/records"
@@ -73,8 +74,11 @@ func (a keyAdmin) RotateDataKey(ctx context.Context) (keyring.Job, error) {
 	var jobID string
 	err := a.k.db.Tx(ctx, func(q store.Querier) error {
 		var err error
-		key, jobID, err = ring.Rotate(ctx, q)
-		return err
+		if key, jobID, err = ring.Rotate(ctx, q); err != nil {
+			return err
+		}
+		return a.k.Audit.Append(ctx, q, audit.Event{Action: "keys.rotate", Target: "data-key:" + key.String(),
+			Details: map[string]any{"job": jobID}})
 	})
 	if err != nil {
 		return keyring.Job{}, fmt.Errorf("rotate data key: %w", err)
@@ -142,7 +146,11 @@ func RotateDataKey(ctx context.Context, cfg config.Config, log *slog.Logger, wai
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
+	ctx = cliRequest(ctx)
 	job, err = keyAdmin{k}.RotateDataKey(ctx)
+	if err == nil {
+		_, err = k.Audit.Seal(ctx)
+	}
 	if err != nil || !wait {
 		return job, err
 	}
@@ -196,12 +204,23 @@ func RotateMasterKey(ctx context.Context, cfg config.Config, log *slog.Logger, n
 	if _, err := keyring.Open(ctx, db, old); err != nil {
 		return 0, err
 	}
+	alog, err := openAudit(ctx, cfg, db, log)
+	if err != nil {
+		return 0, err
+	}
+	ctx = cliRequest(ctx)
 	err = db.Tx(ctx, func(q store.Querier) error {
-		n, err = keyring.RotateMaster(ctx, q, old, next)
-		return err
+		if n, err = keyring.RotateMaster(ctx, q, old, next); err != nil {
+			return err
+		}
+		return alog.Append(ctx, q, audit.Event{Action: "keys.rotate_master", Target: "root-key",
+			Details: map[string]any{"keys_rewrapped": n}})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("rotate master key: %w", err)
+	}
+	if _, err := alog.Seal(ctx); err != nil {
+		return n, err
 	}
 	log.Info("root key rotated: every stored key is re-wrapped", "component", "keyring", "keys", n)
 	return n, nil

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/config"
 )
@@ -129,7 +128,7 @@ func RotateSigningKey(ctx context.Context, cfg config.Config, log *slog.Logger) 
 	if err != nil {
 		return "", err
 	}
-	ctx = audit.WithRequest(ctx, &audit.Request{Actor: "cli"})
+	ctx = cliRequest(ctx)
 	next, err := auth.RotateSigningKeyThen(ctx, db, alog.KeyRotated(ctx))
 	if err != nil {
 		return "", err

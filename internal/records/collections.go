@@ -11,29 +11,36 @@ import (
 	"time"
 
 	"github.com/keep-dev/keep/internal/access"
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/store"
 )
 
 // storedSchema is the JSON document kept in _keep_collections.schema.
 type storedSchema struct {
-	Fields []Field      `json:"fields"`
-	Rules  access.Rules `json:"rules"`
+	Fields     []Field      `json:"fields"`
+	Rules      access.Rules `json:"rules"`
+	Audited    bool         `json:"audited,omitempty"`
+	AuditReads bool         `json:"audit_reads,omitempty"`
 }
 
 // CollectionInput is the body of a create. Unknown JSON keys are rejected by
 // the caller's decoder.
 type CollectionInput struct {
-	Name   string       `json:"name"`
-	Fields []Field      `json:"fields"`
-	Rules  access.Rules `json:"rules"`
+	Name       string       `json:"name"`
+	Fields     []Field      `json:"fields"`
+	Rules      access.Rules `json:"rules"`
+	Audited    bool         `json:"audited"`
+	AuditReads bool         `json:"audit_reads"`
 }
 
 // CollectionPatch is the body of an update: fields, when present, replace the
 // list (matched by id); each rule present replaces that rule.
 type CollectionPatch struct {
-	Name   *string                `json:"name"`
-	Fields *[]Field               `json:"fields"`
-	Rules  map[string]access.Rule `json:"rules"`
+	Name       *string                `json:"name"`
+	Fields     *[]Field               `json:"fields"`
+	Rules      map[string]access.Rule `json:"rules"`
+	Audited    *bool                  `json:"audited"`
+	AuditReads *bool                  `json:"audit_reads"`
 }
 
 // Collections lists every collection, by name.
@@ -91,7 +98,7 @@ func (s *Service) load(ctx context.Context) error {
 		if err := json.Unmarshal([]byte(schema), &st); err != nil {
 			return fmt.Errorf("collection %q: bad stored schema: %w", col.Name, err)
 		}
-		col.Fields, col.Rules = st.Fields, st.Rules
+		col.Fields, col.Rules, col.Audited, col.AuditReads = st.Fields, st.Rules, st.Audited, st.AuditReads
 		col.Created, _ = scanTime(created)
 		col.Updated, _ = scanTime(updated)
 		all = append(all, col)
@@ -193,7 +200,7 @@ func newCollectionID() string {
 }
 
 func encodeSchema(c *Collection) (string, error) {
-	b, err := json.Marshal(storedSchema{Fields: c.Fields, Rules: c.Rules})
+	b, err := json.Marshal(storedSchema{Fields: c.Fields, Rules: c.Rules, Audited: c.Audited, AuditReads: c.AuditReads})
 	return string(b), err
 }
 
@@ -203,7 +210,8 @@ func (s *Service) CreateCollection(ctx context.Context, in CollectionInput) (*Co
 	s.schemaMu.Lock()
 	defer s.schemaMu.Unlock()
 
-	c := &Collection{ID: newCollectionID(), Name: in.Name, Fields: in.Fields, Rules: in.Rules, Version: 1}
+	c := &Collection{ID: newCollectionID(), Name: in.Name, Fields: in.Fields, Rules: in.Rules, Version: 1,
+		Audited: in.Audited, AuditReads: in.AuditReads}
 	if c.Fields == nil {
 		c.Fields = []Field{}
 	}
@@ -239,7 +247,8 @@ func (s *Service) CreateCollection(ctx context.Context, in CollectionInput) (*Co
 				return err
 			}
 		}
-		return nil
+		return s.audit.Append(ctx, q, audit.Event{Action: "collection.create", Target: "collection:" + c.Name,
+			Details: schemaDetails(c)})
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil, conflict("collection %q already exists", c.Name)
@@ -269,7 +278,13 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p Collectio
 		return nil, err
 	}
 	next := &Collection{ID: old.ID, Name: old.Name, System: old.System, Fields: old.Fields, Rules: old.Rules,
-		Created: old.Created, Updated: now(), Version: old.Version + 1}
+		Audited: old.Audited, AuditReads: old.AuditReads, Created: old.Created, Updated: now(), Version: old.Version + 1}
+	if p.Audited != nil {
+		next.Audited = *p.Audited
+	}
+	if p.AuditReads != nil {
+		next.AuditReads = *p.AuditReads
+	}
 	var verr ValidationError
 	if p.Name != nil && *p.Name != old.Name {
 		verr.add("name", "collections cannot be renamed")
@@ -348,7 +363,10 @@ func (s *Service) UpdateCollection(ctx context.Context, name string, p Collectio
 				return err
 			}
 		}
-		return nil
+		details := schemaDetails(next)
+		details["version"] = next.Version
+		details["before"] = schemaDetails(old)
+		return s.audit.Append(ctx, q, audit.Event{Action: "collection.update", Target: "collection:" + name, Details: details})
 	})
 	if errors.Is(err, store.ErrConflict) {
 		var pe *PublicError
@@ -394,8 +412,11 @@ func (s *Service) DeleteCollection(ctx context.Context, name string) error {
 		if _, err := q.Exec(ctx, `DELETE FROM _keep_collections WHERE id = ?`, c.ID); err != nil {
 			return err
 		}
-		_, err := q.Exec(ctx, "DROP TABLE "+store.QuoteIdent(c.Table()))
-		return err
+		if _, err := q.Exec(ctx, "DROP TABLE "+store.QuoteIdent(c.Table())); err != nil {
+			return err
+		}
+		return s.audit.Append(ctx, q, audit.Event{Action: "collection.delete", Target: "collection:" + c.Name,
+			Details: schemaDetails(c)})
 	})
 	if err != nil {
 		return fmt.Errorf("delete collection: %w", err)

@@ -79,6 +79,9 @@ func (s *Service) Get(ctx context.Context, caller Caller, coll, id string, opt V
 	if err := s.expand(ctx, caller, c, recs, opt.Expand); err != nil {
 		return nil, err
 	}
+	if err := s.auditRead(ctx, c, "record.read", recordTarget(c, id), map[string]any{}); err != nil {
+		return nil, err
+	}
 	project(recs, opt)
 	return recs[0], nil
 }
@@ -287,6 +290,11 @@ func (s *Service) List(ctx context.Context, caller Caller, coll string, opt List
 	}
 	if err := s.expand(ctx, caller, c, page.Items, opt.Expand); err != nil {
 		return nil, err
+	}
+	if c.AuditReads {
+		if err := s.auditRead(ctx, c, "record.list", "collection:"+c.Name, listDetails(s.audit, opt, page)); err != nil {
+			return nil, err
+		}
 	}
 	project(page.Items, opt.ViewOptions)
 	return page, nil

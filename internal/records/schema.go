@@ -114,14 +114,19 @@ func (f *Field) isList() bool {
 
 // Collection is a user-defined (or the built-in users) collection.
 type Collection struct {
-	ID      string       `json:"id"`
-	Name    string       `json:"name"`
-	System  bool         `json:"system"`
-	Fields  []Field      `json:"fields"`
-	Rules   access.Rules `json:"rules"`
-	Created time.Time    `json:"created"`
-	Updated time.Time    `json:"updated"`
-	Version int          `json:"-"`
+	ID     string       `json:"id"`
+	Name   string       `json:"name"`
+	System bool         `json:"system"`
+	Fields []Field      `json:"fields"`
+	Rules  access.Rules `json:"rules"`
+	// Audited collections record every create, update and delete in the
+	// audit log; AuditReads records gets and lists too. The users
+	// collection's writes are always recorded.
+	Audited    bool      `json:"audited"`
+	AuditReads bool      `json:"audit_reads"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+	Version    int       `json:"-"`
 
 	compiled compiledRules
 	byName   map[string]*Field

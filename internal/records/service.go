@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keep-dev/keep/internal/access"
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/keyring"
 	"github.com/keep-dev/keep/internal/store"
 )
@@ -29,6 +30,10 @@ type Options struct {
 	// Keyring seals encrypted fields; without it, collections with
 	// encrypted fields are refused.
 	Keyring *keyring.Ring
+	// Audit records schema changes, writes to audited collections (and the
+	// users collection) and reads of collections that ask for it, each in
+	// the transaction of its change; nil records nothing.
+	Audit *audit.Log
 }
 
 // Service is the collection and record service. It is safe for concurrent
@@ -40,6 +45,7 @@ type Service struct {
 	limits access.Limits
 	log    *slog.Logger
 	ring   *keyring.Ring
+	audit  *audit.Log
 
 	// onUserUpdate runs in the transaction that changes a user's system
 	// fields (disabled, email, verified). Set once at start-up.
@@ -55,7 +61,7 @@ func New(ctx context.Context, db store.DB, opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{db: db, hasher: opts.Hasher, limits: opts.Limits, log: opts.Logger, ring: opts.Keyring, cols: map[string]*Collection{}}
+	s := &Service{db: db, hasher: opts.Hasher, limits: opts.Limits, log: opts.Logger, ring: opts.Keyring, audit: opts.Audit, cols: map[string]*Collection{}}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}

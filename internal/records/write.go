@@ -201,6 +201,13 @@ func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body
 		if err := s.checkRelations(ctx, q, caller, c, vals); err != nil {
 			return err
 		}
+		action := "record.create"
+		if signup {
+			action = "auth.signup"
+		}
+		if err := s.auditWrite(ctx, q, c, action, id, map[string]any{"fields": fieldNames(vals)}); err != nil {
+			return err
+		}
 		rec, err = s.reload(ctx, q, c, s.readColumns(caller, c), id)
 		return err
 	})
@@ -334,6 +341,9 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 				}
 			}
 		}
+		if err := s.auditWrite(ctx, q, c, "record.update", id, map[string]any{"fields": fieldNames(vals)}); err != nil {
+			return err
+		}
 		rec, err = s.reload(ctx, q, c, s.readColumns(caller, c), id)
 		return err
 	})
@@ -364,7 +374,11 @@ func (s *Service) Delete(ctx context.Context, caller Caller, coll, id string) er
 		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
 			return err
 		}
-		return s.deleteRow(ctx, q, c, id, 0)
+		cs := &cascade{}
+		if err := s.deleteRow(ctx, q, c, id, 0, cs); err != nil {
+			return err
+		}
+		return s.auditWrite(ctx, q, c, "record.delete", id, cs.details())
 	})
 	return writeError(err)
 }
@@ -372,7 +386,9 @@ func (s *Service) Delete(ctx context.Context, caller Caller, coll, id string) er
 // deleteRow deletes one row and resolves what points at it. The row is
 // deleted first: on PostgreSQL that waits for writers that hold the row FOR
 // SHARE (see checkRelations), so no new reference can appear unseen.
-func (s *Service) deleteRow(ctx context.Context, q store.Querier, c *Collection, id string, depth int) error {
+//
+// cs, when not nil, collects the cascade for the delete's audit entry.
+func (s *Service) deleteRow(ctx context.Context, q store.Querier, c *Collection, id string, depth int, cs *cascade) error {
 	if depth > maxCascadeDepth {
 		return conflict("delete cascades deeper than %d levels", maxCascadeDepth)
 	}
@@ -407,9 +423,10 @@ func (s *Service) deleteRow(ctx context.Context, q store.Querier, c *Collection,
 				return conflict("the record is referenced by other records")
 			case OnDeleteCascade:
 				for _, r := range refs {
-					if err := s.deleteRow(ctx, q, other, r.id, depth+1); err != nil {
+					if err := s.deleteRow(ctx, q, other, r.id, depth+1, cs); err != nil {
 						return err
 					}
+					cs.add(&cs.deleted, other.Name+"/"+r.id)
 				}
 			case OnDeleteSetNull:
 				for _, r := range refs {
@@ -421,6 +438,7 @@ func (s *Service) deleteRow(ctx context.Context, q store.Querier, c *Collection,
 						store.QuoteIdent(other.Table()), store.QuoteIdent(f.Name)), sqlValue(d, v), sqlValue(d, now()), r.id); err != nil {
 						return err
 					}
+					cs.add(&cs.nulled, other.Name+"/"+r.id+"."+f.Name)
 				}
 			}
 		}
