@@ -37,8 +37,8 @@ func TestAuditVerifyCommand(t *testing.T) {
 		{"insert a row", []string{
 			`UPDATE _keep_audit_log SET seq = seq + 100 WHERE seq >= 2`,
 			`UPDATE _keep_audit_log SET seq = seq - 99 WHERE seq > 100`,
-			`INSERT INTO _keep_audit_log (seq, time, actor, action, target, outcome, ip, user_agent, request_id, details, prev_hash, hash, mac)
-			 SELECT 2, time, actor, action, target, outcome, ip, user_agent, request_id, details, prev_hash, hash, mac FROM _keep_audit_log WHERE seq = 1`,
+			`INSERT INTO _keep_audit_log (seq, time, actor, action, target, outcome, ip, user_agent, request_id, details, nonce, prev_hash, hash, mac)
+			 SELECT 2, time, actor, action, target, outcome, ip, user_agent, request_id, details, nonce || 'x', prev_hash, hash, mac FROM _keep_audit_log WHERE seq = 1`,
 		}, "seq 2"},
 		{"swap two rows", []string{
 			`UPDATE _keep_audit_log SET seq = 1000 WHERE seq = 1`,

@@ -209,22 +209,15 @@ func (s *Service) Me(ctx context.Context, c records.Caller) (records.Record, err
 // that is taken answers records.ErrConflict.
 func (s *Service) CreateSuperuser(ctx context.Context, email, password string) (records.Record, error) {
 	body := records.Body{"email": jsonString(email), "password": jsonString(password)}
-	rec, err := s.records.Signup(ctx, body)
-	if err != nil {
-		return nil, err
-	}
-	err = s.db.Tx(ctx, func(q store.Querier) error {
+	// One transaction: the user, the grant and both audit entries.
+	return s.records.SignupThen(ctx, body, func(q store.Querier, id string) error {
 		if _, err := q.Exec(ctx, `INSERT INTO _keep_user_roles (user_id, role, created) VALUES (?, ?, ?)`,
-			rec.ID(), SuperuserRole, records.TimeArg(s.db.Dialect(), time.Now())); err != nil {
-			return err
+			id, SuperuserRole, records.TimeArg(s.db.Dialect(), time.Now())); err != nil {
+			return fmt.Errorf("grant superuser: %w", err)
 		}
-		return s.audit.Append(ctx, q, audit.Event{Action: actGrantSuperuser, Target: userTarget(rec.ID()),
+		return s.audit.Append(ctx, q, audit.Event{Action: actGrantSuperuser, Target: userTarget(id),
 			Details: map[string]any{"role": SuperuserRole, "changed": true}})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("grant superuser: %w", err)
-	}
-	return rec, nil
 }
 
 // validateNewPassword applies the password policy to a new password of the

@@ -113,6 +113,7 @@ type API struct {
 	rotate    func(context.Context) error
 	keys      KeyManager
 	audit     Audit
+	denials   *denialLimiter
 	limiter   Limiter
 	log       *slog.Logger
 	bodyLimit int64
@@ -126,7 +127,7 @@ const DefaultBodyLimit = 1 << 20
 // New builds the handler with every route.
 func New(d Deps) http.Handler {
 	a := &API{records: d.Records, accounts: d.Accounts, roles: d.Roles, metrics: d.Metrics, jwks: d.JWKS, ready: d.Ready,
-		rotate: d.RotateSigningKey, keys: d.Keys, audit: d.Audit, limiter: d.Limiter,
+		rotate: d.RotateSigningKey, keys: d.Keys, audit: d.Audit, denials: newDenialLimiter(), limiter: d.Limiter,
 		log: d.Logger, bodyLimit: d.BodyLimit, mux: http.NewServeMux(), cors: newCORS(d.CORSOrigins)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keep-dev/keep/internal/audit"
+	"github.com/keep-dev/keep/internal/ratelimit"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/roles"
 )
@@ -62,6 +64,15 @@ func (a *API) auditFailure(r *http.Request, err error) error {
 	st := state(r)
 	ev.Target = st.route
 	ev.Details = map[string]any{"method": r.Method, "path": r.URL.Path, "status": e.Status, "code": e.Code}
+	if ev.Action == "access.denied" {
+		ok, suppressed := a.denials.allow(ar.IP)
+		if !ok {
+			return err // counted, and reported with this address's next entry
+		}
+		if suppressed > 0 {
+			ev.Details["suppressed_before"] = suppressed
+		}
+	}
 	if rerr := a.audit.Record(r.Context(), ev); rerr != nil {
 		return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Msg: "internal error", Err: rerr}
 	}
@@ -75,6 +86,49 @@ func (a *API) auditRead(r *http.Request, ev audit.Event) error {
 		return nil
 	}
 	return a.audit.Record(r.Context(), ev)
+}
+
+// denialLimiter bounds the access.denied entries one address can cause: a
+// client hammering with bad tokens must not grow the log (or, on SQLite,
+// queue on the single writer) without end. Past the allowance, refusals are
+// counted and the count goes into the address's next entry. It is safe for
+// concurrent use.
+type denialLimiter struct {
+	lim *ratelimit.Limiter
+
+	mu         sync.Mutex
+	suppressed map[string]int
+}
+
+// maxSuppressedKeys bounds the addresses whose suppressed refusals are
+// counted; past it the counts start afresh (the refusals still are not
+// written, only their count is lost).
+const maxSuppressedKeys = 10_000
+
+func newDenialLimiter() *denialLimiter {
+	return &denialLimiter{
+		lim:        ratelimit.New(ratelimit.Options{Limits: map[string]ratelimit.Limit{"denied": ratelimit.PerMinute(60, 120)}}),
+		suppressed: map[string]int{},
+	}
+}
+
+// allow reports whether a refusal from ip gets its own entry, and how many
+// were left out since the last one that did.
+func (d *denialLimiter) allow(ip string) (bool, int) {
+	key := ratelimit.KeyForIP(ip)
+	ok, _ := d.lim.Allow("denied", key)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !ok {
+		if len(d.suppressed) >= maxSuppressedKeys {
+			clear(d.suppressed)
+		}
+		d.suppressed[key]++
+		return false, 0
+	}
+	n := d.suppressed[key]
+	delete(d.suppressed, key)
+	return true, n
 }
 
 func (a *API) requireAudit(r *http.Request) error {

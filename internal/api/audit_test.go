@@ -501,3 +501,22 @@ func TestAuditEveryAction(t *testing.T) {
 func decodeTOTPSecret(b32 string) ([]byte, error) {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(b32)
 }
+
+// TestDenialFloodIsBounded: one address sending bad tokens gets at most its
+// allowance of access.denied entries; the rest are counted, not written.
+func TestDenialFloodIsBounded(t *testing.T) {
+	h := newHarness(t, enginetest.SQLite(t))
+	a := newAuditTracker(h)
+	for range 130 {
+		h.expect(h.do("", "GET", "/api/auth/me", nil, "Authorization", "Bearer junk"), 401, "invalid_token")
+	}
+	es := a.newEntries()
+	if len(es) < 110 || len(es) > 121 {
+		t.Fatalf("%d entries for 130 refusals, want the burst of 120 (give or take the refill)", len(es))
+	}
+	for _, e := range es {
+		if e.Action != "access.denied" {
+			t.Fatalf("entry %s", describeEntries([]audit.Entry{e}))
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/config"
@@ -11,15 +12,25 @@ import (
 	"github.com/keep-dev/keep/internal/store"
 )
 
-// openAudit opens the audit log of db. Its keys are sealed with the data
-// directory's secret box, like TOTP seeds, so every process writing to one
-// database needs the same secret.key (see docs/audit.md).
+// DefaultCheckpointFile is the checkpoint file's name in the data directory.
+const DefaultCheckpointFile = "audit-checkpoints.jsonl"
+
+// openAudit opens the audit log of db. Its keys are derived from the data
+// directory's secret key, so every process writing to one database needs
+// the same secret.key (see docs/audit.md). Checkpoints go to
+// <data>/audit-checkpoints.jsonl unless --audit-checkpoint-file names
+// another file: a copy outside the database is what catches a log cut
+// short, so there is always one.
 func openAudit(ctx context.Context, cfg config.Config, db store.DB, log *slog.Logger) (*audit.Log, error) {
 	box, err := secretbox.Open(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
-	l, err := audit.Open(ctx, db, audit.Options{Sealer: box, CheckpointFile: cfg.AuditCheckpointFile,
+	file := cfg.AuditCheckpointFile
+	if file == "" {
+		file = filepath.Join(cfg.DataDir, DefaultCheckpointFile)
+	}
+	l, err := audit.Open(ctx, db, audit.Options{Keys: box, CheckpointFile: file,
 		Logger: log.With("component", "audit")})
 	if err != nil {
 		return nil, err

@@ -3,12 +3,14 @@ package audit
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,9 +64,8 @@ type Request struct {
 	written atomic.Bool
 }
 
-// Written reports whether an entry has been appended for this request (in
-// a transaction that may still roll back, so callers use it only to avoid a
-// second entry for a request that was refused after appending nothing).
+// Written reports whether an entry of this request has been committed, so
+// that the HTTP layer does not add a second one for a refusal.
 func (r *Request) Written() bool { return r != nil && r.written.Load() }
 
 type requestKey struct{}
@@ -80,16 +81,9 @@ func RequestFrom(ctx context.Context) *Request {
 	return r
 }
 
-// Sealer seals the log's own keys at rest (the data-dir secret box today,
-// the keyring's root key later).
-type Sealer interface {
-	Seal(plaintext, aad []byte) ([]byte, error)
-	Open(sealed, aad []byte) ([]byte, error)
-}
-
 // Options configure a Log.
 type Options struct {
-	Sealer Sealer
+	Keys KeySource
 	// CheckpointFile, when set, receives every checkpoint as a JSON line
 	// too: a copy outside the database that an attacker with only database
 	// access cannot rewrite.
@@ -109,10 +103,10 @@ type Log struct {
 	sealMu sync.Mutex
 }
 
-// Open loads the log's keys from db, creating them on first use.
+// Open returns the log of db with keys derived from opt.Keys.
 func Open(ctx context.Context, db store.DB, opt Options) (*Log, error) {
-	if opt.Sealer == nil {
-		return nil, errors.New("audit: no sealer")
+	if opt.Keys == nil {
+		return nil, errors.New("audit: no key source")
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -120,7 +114,7 @@ func Open(ctx context.Context, db store.DB, opt Options) (*Log, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	k, err := loadKeys(ctx, db, opt.Sealer, opt.Now)
+	k, err := deriveKeys(opt.Keys)
 	if err != nil {
 		return nil, err
 	}
@@ -138,16 +132,35 @@ func (l *Log) Append(ctx context.Context, q store.Querier, ev Event) error {
 	if err != nil {
 		return err
 	}
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:])
+	e.nonce = hex.EncodeToString(nonce[:])
 	if _, err := q.Exec(ctx, `INSERT INTO _keep_audit_pending
-  (time, actor, action, target, outcome, ip, user_agent, request_id, details)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Time, e.Actor, e.Action, e.Target, e.Outcome, e.IP, e.UserAgent, e.RequestID, string(e.Details)); err != nil {
+  (time, actor, action, target, outcome, ip, user_agent, request_id, details, nonce, mac)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Time, e.Actor, e.Action, e.Target, e.Outcome, e.IP, e.UserAgent, e.RequestID, string(e.Details),
+		e.nonce, l.pendingMAC(&e)); err != nil {
 		return fmt.Errorf("audit: append: %w", err)
 	}
 	if r := RequestFrom(ctx); r != nil {
-		r.written.Store(true)
+		// Only once it commits: a transaction that rolls back, or is run
+		// again, leaves the request without an entry.
+		store.AfterCommit(q, func() { r.written.Store(true) })
 	}
 	return nil
+}
+
+// pendingMAC authenticates a queued entry, so the sealer chains only what
+// Keep itself wrote: a row slipped into the pending table by someone with
+// database access is refused at sealing.
+func (l *Log) pendingMAC(e *Entry) string {
+	m := hmac.New(sha256.New, l.keys.pending)
+	m.Write([]byte("keep.audit.pending.v1\x00"))
+	for _, f := range []string{e.Time, e.Actor, e.Action, e.Target, e.Outcome, e.IP, e.UserAgent, e.RequestID,
+		string(e.Details), e.nonce} {
+		writeField(m, f)
+	}
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // Record appends ev in a transaction of its own: for refusals and failures
@@ -208,21 +221,56 @@ func (l *Log) entry(ctx context.Context, ev Event) (Entry, error) {
 		return Entry{}, fmt.Errorf("audit: details: %w", err)
 	}
 	if len(b) > maxDetails {
-		b, _ = json.Marshal(map[string]any{"truncated": true, "size": len(b)})
+		b, err = shrink(details)
+		if err != nil {
+			return Entry{}, err
+		}
 	}
 	e.Details = b
 	return e, nil
 }
 
-// clip bounds s to n bytes of valid UTF-8 (PostgreSQL refuses invalid UTF-8).
+// shrink keeps every key of details, replacing each large value by its
+// size, so the facts an auditor needs (reason, via, user) survive a detail
+// that is too big.
+func shrink(details map[string]any) ([]byte, error) {
+	small := make(map[string]any, len(details)+1)
+	for k, v := range details {
+		vb, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("audit: details: %w", err)
+		}
+		if len(vb) > maxDetails/16 {
+			v = map[string]any{"truncated_bytes": len(vb)}
+		}
+		small[clip(k, 64)] = v
+	}
+	small["truncated"] = true
+	b, err := json.Marshal(small)
+	if err != nil {
+		return nil, fmt.Errorf("audit: details: %w", err)
+	}
+	if len(b) > maxDetails {
+		return json.Marshal(map[string]any{"truncated": true, "size": len(b)})
+	}
+	return b, nil
+}
+
+// clip makes s valid UTF-8 without NUL (PostgreSQL refuses both in text) and
+// bounds it to n bytes, cutting at a rune boundary.
 func clip(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
-	}
 	if !utf8.ValidString(s) {
-		s = string([]rune(s)) // replaces invalid bytes
+		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	return s
+	s = strings.ReplaceAll(s, "\x00", "")
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // Redact returns a keyed digest of a sensitive value (an email typed at a

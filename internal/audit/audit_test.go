@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/secretbox"
@@ -24,7 +25,7 @@ func newLog(t testing.TB, db store.DB, file string) *audit.Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := audit.Open(context.Background(), db, audit.Options{Sealer: box, CheckpointFile: file})
+	l, err := audit.Open(context.Background(), db, audit.Options{Keys: box, CheckpointFile: file})
 	if err != nil {
 		t.Fatalf("audit.Open: %v", err)
 	}
@@ -64,7 +65,11 @@ func exec(t *testing.T, db store.DB, sql string, args ...any) {
 	}
 }
 
-const cols = `time, actor, action, target, outcome, ip, user_agent, request_id, details, prev_hash, hash, mac`
+const cols = `time, actor, action, target, outcome, ip, user_agent, request_id, details, nonce, prev_hash, hash, mac`
+
+// copied selects a row's columns for a copy: the nonce is unique, so the
+// copy's differs.
+const copied = `time, actor, action, target, outcome, ip, user_agent, request_id, details, nonce || 'x', prev_hash, hash, mac`
 
 // TestTamperingIsNamed is acceptance point 3 at the package level: each
 // kind of direct change to the table makes Verify fail naming the entry.
@@ -94,12 +99,12 @@ func TestTamperingIsNamed(t *testing.T) {
 				exec(t, db, `UPDATE _keep_audit_log SET seq = seq - 1001 WHERE seq > 1000`)
 			}, 5},
 			{"insert a copy at the end", func(t *testing.T, db store.DB) {
-				exec(t, db, `INSERT INTO _keep_audit_log (seq, `+cols+`) SELECT 11, `+cols+` FROM _keep_audit_log WHERE seq = 10`)
+				exec(t, db, `INSERT INTO _keep_audit_log (seq, `+cols+`) SELECT 11, `+copied+` FROM _keep_audit_log WHERE seq = 10`)
 			}, 11},
 			{"insert in the middle", func(t *testing.T, db store.DB) {
 				exec(t, db, `UPDATE _keep_audit_log SET seq = seq + 1000 WHERE seq >= 6`)
 				exec(t, db, `UPDATE _keep_audit_log SET seq = seq - 999 WHERE seq > 1000`)
-				exec(t, db, `INSERT INTO _keep_audit_log (seq, `+cols+`) SELECT 6, `+cols+` FROM _keep_audit_log WHERE seq = 3`)
+				exec(t, db, `INSERT INTO _keep_audit_log (seq, `+cols+`) SELECT 6, `+copied+` FROM _keep_audit_log WHERE seq = 3`)
 			}, 6},
 			{"swap two rows", func(t *testing.T, db store.DB) {
 				exec(t, db, `UPDATE _keep_audit_log SET seq = 1003 WHERE seq = 3`)
@@ -111,7 +116,17 @@ func TestTamperingIsNamed(t *testing.T) {
 			}, 9},
 			{"alter a checkpoint", func(t *testing.T, db store.DB) {
 				exec(t, db, `UPDATE _keep_audit_checkpoints SET seq = 3`)
-			}, 3},
+			}, -1},
+			{"a junk checkpoint does not hide a changed entry", func(t *testing.T, db store.DB) {
+				exec(t, db, `INSERT INTO _keep_audit_checkpoints (seq, head_hash, time, key_id, signature) VALUES (0, 'x', 'y', 'z', 'w')`)
+				exec(t, db, `UPDATE _keep_audit_log SET outcome = 'denied' WHERE seq = 4`)
+			}, 4},
+			{"change only the mac", func(t *testing.T, db store.DB) {
+				exec(t, db, `UPDATE _keep_audit_log SET mac = hash WHERE seq = 7`)
+			}, 7},
+			{"change only prev_hash", func(t *testing.T, db store.DB) {
+				exec(t, db, `UPDATE _keep_audit_log SET prev_hash = hash WHERE seq = 8`)
+			}, 8},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -123,7 +138,12 @@ func TestTamperingIsNamed(t *testing.T) {
 				}
 				tc.tamper(t, db)
 				rep := verify(t, l)
-				if rep.OK != (tc.bad == 0) || rep.FirstBadSeq != tc.bad {
+				switch {
+				case tc.bad == -1: // a checkpoint, not an entry, is at fault
+					if rep.OK || rep.FirstBadSeq != 0 || !strings.Contains(rep.Problem, "checkpoint") {
+						t.Fatalf("report %+v, want a checkpoint named", rep)
+					}
+				case rep.OK != (tc.bad == 0) || rep.FirstBadSeq != tc.bad:
 					t.Fatalf("report %+v, want first bad seq %d", rep, tc.bad)
 				}
 				if tc.bad == 0 && (rep.Entries != 10 || rep.Checkpoints != 1) {
@@ -143,7 +163,7 @@ func TestRechainWithoutKey(t *testing.T) {
 		fill(t, l, 5)
 		// The attacker copies entry 5's hash and prev_hash onto a forged
 		// entry 6 appended after it, as if re-chained: its MAC cannot match.
-		exec(t, db, `INSERT INTO _keep_audit_log (seq, `+cols+`) SELECT 6, `+cols+` FROM _keep_audit_log WHERE seq = 5`)
+		exec(t, db, `INSERT INTO _keep_audit_log (seq, `+cols+`) SELECT 6, `+copied+` FROM _keep_audit_log WHERE seq = 5`)
 		if rep := verify(t, l); rep.OK || rep.FirstBadSeq != 6 {
 			t.Fatalf("report %+v, want entry 6 named", rep)
 		}
@@ -322,7 +342,7 @@ func TestListFiltersAndCursor(t *testing.T) {
 		now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 		box, _ := secretbox.New(bytes.Repeat([]byte{7}, 32))
 		clock := now
-		l, err := audit.Open(context.Background(), db, audit.Options{Sealer: box, Now: func() time.Time { return clock }})
+		l, err := audit.Open(context.Background(), db, audit.Options{Keys: box, Now: func() time.Time { return clock }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,5 +404,89 @@ func TestRedact(t *testing.T) {
 	// The keys persist: a second Log on the same database redacts alike.
 	if l2 := newLog(t, db, ""); l2.Redact("alice@example.com") != a {
 		t.Fatal("redaction key changed between opens")
+	}
+}
+
+// TestForgedPendingIsRefused: someone with database access queues an entry
+// of their own, or replays one Keep queued; the sealer chains neither, and
+// records the attempt in their place.
+func TestForgedPendingIsRefused(t *testing.T) {
+	enginetest.Each(t, func(t *testing.T, open func(testing.TB) store.DB) {
+		db := open(t)
+		l := newLog(t, db, "")
+		ctx := context.Background()
+		const pcols = `time, actor, action, target, outcome, ip, user_agent, request_id, details, nonce, mac`
+		if err := l.Record(ctx, audit.Event{Action: "real"}); err != nil {
+			t.Fatal(err)
+		}
+		// A replay of the queued entry, and an invented one.
+		exec(t, db, `INSERT INTO _keep_audit_pending (`+pcols+`) SELECT `+pcols+` FROM _keep_audit_pending`)
+		exec(t, db, `INSERT INTO _keep_audit_pending (`+pcols+`) VALUES ('1999-01-01T00:00:00.000000Z', 'user:ceo', 'role.assign', 'user:x', 'success', '', '', '', '{}', 'n', 'm')`)
+		if _, err := l.Seal(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p, err := l.List(ctx, audit.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var actions []string
+		for _, e := range p.Items {
+			actions = append(actions, e.Action)
+		}
+		if strings.Join(actions, ",") != "audit.forged_pending,audit.forged_pending,real" {
+			t.Fatalf("sealed %v", actions)
+		}
+		if rep := verify(t, l); !rep.OK || rep.Entries != 3 || rep.Pending != 0 {
+			t.Fatalf("report %+v", rep)
+		}
+	})
+}
+
+// TestWrittenOnlyAfterCommit: a request whose entry rolled back counts as
+// having none, so the HTTP layer still records its refusal.
+func TestWrittenOnlyAfterCommit(t *testing.T) {
+	enginetest.Each(t, func(t *testing.T, open func(testing.TB) store.DB) {
+		db := open(t)
+		l := newLog(t, db, "")
+		r := &audit.Request{Actor: "user:u"}
+		ctx := audit.WithRequest(context.Background(), r)
+		_ = db.Tx(ctx, func(q store.Querier) error {
+			if err := l.Append(ctx, q, audit.Event{Action: "x"}); err != nil {
+				return err
+			}
+			return errors.New("roll back")
+		})
+		if r.Written() {
+			t.Fatal("Written after a rollback")
+		}
+		if err := l.Record(ctx, audit.Event{Action: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if !r.Written() {
+			t.Fatal("not Written after a commit")
+		}
+	})
+}
+
+func TestClipAndLargeDetails(t *testing.T) {
+	db := enginetest.SQLite(t)
+	l := newLog(t, db, "")
+	ctx := context.Background()
+	big := strings.Repeat("é", 5000)
+	if err := l.Record(ctx, audit.Event{Action: "big", Target: "bad\x00\xff" + big,
+		Details: map[string]any{"reason": "kept", "blob": big}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.List(ctx, audit.Filter{Action: "big"})
+	if err != nil || len(p.Items) != 1 {
+		t.Fatalf("%v %v", p, err)
+	}
+	e := p.Items[0]
+	if len(e.Target) > 512 || strings.ContainsRune(e.Target, 0) || !utf8.ValidString(e.Target) {
+		t.Fatalf("target not clipped: %d bytes", len(e.Target))
+	}
+	var d map[string]any
+	if err := json.Unmarshal(e.Details, &d); err != nil || d["reason"] != "kept" || d["truncated"] != true {
+		t.Fatalf("details %s", e.Details)
 	}
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -32,6 +33,7 @@ type Entry struct {
 	Details   json.RawMessage `json:"details"`
 	PrevHash  string          `json:"prev_hash"`
 	Hash      string          `json:"hash"`
+	nonce     string
 	mac       string
 }
 
@@ -52,7 +54,7 @@ func computeHash(prevHex string, e *Entry) (string, error) {
 	h.Write([]byte(entryDomain))
 	h.Write(prev)
 	for _, f := range []string{strconv.FormatInt(e.Seq, 10), e.Time, e.Actor, e.Action, e.Target, e.Outcome,
-		e.IP, e.UserAgent, e.RequestID, string(e.Details)} {
+		e.IP, e.UserAgent, e.RequestID, string(e.Details), e.nonce} {
 		writeField(h, f)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -105,7 +107,7 @@ func (l *Log) Seal(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			rows, err := q.Query(ctx, `SELECT id, `+entryColumns+` FROM _keep_audit_pending ORDER BY id LIMIT ?`, sealBatch)
+			rows, err := q.Query(ctx, `SELECT id, `+entryColumns+`, nonce, mac FROM _keep_audit_pending ORDER BY id LIMIT ?`, sealBatch)
 			if err != nil {
 				return err
 			}
@@ -115,7 +117,8 @@ func (l *Log) Seal(ctx context.Context) (int, error) {
 				var id int64
 				var e Entry
 				var details string
-				if err := rows.Scan(&id, &e.Time, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.IP, &e.UserAgent, &e.RequestID, &details); err != nil {
+				if err := rows.Scan(&id, &e.Time, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.IP, &e.UserAgent,
+					&e.RequestID, &details, &e.nonce, &e.mac); err != nil {
 					rows.Close()
 					return err
 				}
@@ -130,14 +133,22 @@ func (l *Log) Seal(ctx context.Context) (int, error) {
 			rows.Close()
 			for i := range batch {
 				e := &batch[i]
+				if reason, err := l.refuse(ctx, q, e); err != nil {
+					return err
+				} else if reason != "" {
+					// Not Keep's, or a replay: the row goes, and the chain
+					// records that someone tried.
+					l.log.Error("audit: refused a pending entry", "pending_id", ids[i], "reason", reason)
+					*e = l.forgery(ids[i], reason)
+				}
 				seq++
 				e.Seq, e.PrevHash = seq, prev
 				if e.Hash, err = computeHash(prev, e); err != nil {
 					return fmt.Errorf("audit: the log head is damaged: %w", err)
 				}
-				if _, err := q.Exec(ctx, `INSERT INTO _keep_audit_log (seq, `+entryColumns+`, prev_hash, hash, mac)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Outcome,
-					e.IP, e.UserAgent, e.RequestID, string(e.Details), e.PrevHash, e.Hash, l.computeMAC(e.Hash)); err != nil {
+				if _, err := q.Exec(ctx, `INSERT INTO _keep_audit_log (seq, `+entryColumns+`, nonce, prev_hash, hash, mac)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Outcome,
+					e.IP, e.UserAgent, e.RequestID, string(e.Details), e.nonce, e.PrevHash, e.Hash, l.computeMAC(e.Hash)); err != nil {
 					return err
 				}
 				// By id, never by range: on PostgreSQL an entry with a lower
@@ -159,6 +170,38 @@ func (l *Log) Seal(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// refuse says why a pending entry must not be chained ("" when it may):
+// its MAC is not the pending key's, or its nonce is already in the log (a
+// copy of an entry that was queued before).
+func (l *Log) refuse(ctx context.Context, q store.Querier, e *Entry) (string, error) {
+	if !hmac.Equal([]byte(l.pendingMAC(e)), []byte(e.mac)) {
+		return "its MAC is not this install's: it was not written by Keep, or was changed while pending", nil
+	}
+	var one int
+	err := q.QueryRow(ctx, `SELECT 1 FROM _keep_audit_log WHERE nonce = ?`, e.nonce).Scan(&one)
+	switch {
+	case err == nil:
+		return "its nonce is already in the log: a replayed entry", nil
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	}
+	return "", err
+}
+
+// forgery is the entry sealed in place of a refused pending row.
+func (l *Log) forgery(id int64, reason string) Entry {
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:])
+	return Entry{Time: l.now().UTC().Format(TimeFormat), Actor: "system", Action: "audit.forged_pending",
+		Target: "audit", Outcome: Failure, nonce: hex.EncodeToString(nonce[:]),
+		Details: mustJSON(map[string]any{"pending_id": id, "reason": reason})}
+}
+
+func mustJSON(v map[string]any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
 }
 
 // head returns the last sealed entry's seq and hash (0 and the genesis

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Filter selects entries for [Log.List]. Zero fields match everything.
@@ -46,8 +47,20 @@ func (l *Log) List(ctx context.Context, f Filter) (Page, error) {
 			if len(c.v) > maxField {
 				return Page{}, fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, c.col, maxField)
 			}
+			if !utf8.ValidString(c.v) || strings.IndexByte(c.v, 0) >= 0 {
+				return Page{}, fmt.Errorf("%w: %s must be UTF-8 text without NUL", ErrInvalid, c.col)
+			}
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
+		}
+	}
+	for _, t := range []struct {
+		name string
+		t    time.Time
+	}{{"since", f.Since}, {"until", f.Until}} {
+		// Outside these years the fixed-width format, and so text order, breaks.
+		if !t.t.IsZero() && (t.t.UTC().Year() < 1 || t.t.UTC().Year() > 9999) {
+			return Page{}, fmt.Errorf("%w: %s must be between years 1 and 9999", ErrInvalid, t.name)
 		}
 	}
 	if !f.Since.IsZero() {

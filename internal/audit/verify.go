@@ -19,7 +19,8 @@ type Report struct {
 	Checkpoints int    `json:"checkpoints"`
 	Pending     int64  `json:"pending"`
 	// FirstBadSeq names the first entry that was altered, removed,
-	// inserted or reordered; 0 when the log is intact.
+	// inserted or reordered; 0 when no entry is at fault (the log is
+	// intact, or only a checkpoint was tampered with: see Problem).
 	FirstBadSeq int64  `json:"first_bad_seq,omitempty"`
 	Problem     string `json:"problem,omitempty"`
 }
@@ -45,11 +46,14 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	}
 	cps = append(cps, fileCPs...)
 	rep.Checkpoints = len(cps)
+	// Only signed checkpoints count against the chain; a forged one is
+	// reported after the chain, so a junk row cannot mask a bad entry.
 	bySeq := make(map[int64][]Checkpoint, len(cps))
+	var forged []Checkpoint
 	for _, c := range cps {
 		if !l.verifyCheckpoint(c) {
-			rep.fail(c.Seq, "the checkpoint at seq %d (%s) has no valid signature: it was altered or forged", c.Seq, c.Time)
-			return rep, nil
+			forged = append(forged, c)
+			continue
 		}
 		bySeq[c.Seq] = append(bySeq[c.Seq], c)
 	}
@@ -57,7 +61,7 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		return rep, fmt.Errorf("audit: verify: %w", err)
 	}
 
-	rows, err := l.db.Query(ctx, `SELECT seq, `+entryColumns+`, prev_hash, hash, mac FROM _keep_audit_log ORDER BY seq`)
+	rows, err := l.db.Query(ctx, `SELECT seq, `+entryColumns+`, nonce, prev_hash, hash, mac FROM _keep_audit_log ORDER BY seq`)
 	if err != nil {
 		return rep, fmt.Errorf("audit: verify: %w", err)
 	}
@@ -67,7 +71,7 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		var e Entry
 		var details string
 		if err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.IP, &e.UserAgent,
-			&e.RequestID, &details, &e.PrevHash, &e.Hash, &e.mac); err != nil {
+			&e.RequestID, &details, &e.nonce, &e.PrevHash, &e.Hash, &e.mac); err != nil {
 			return rep, fmt.Errorf("audit: verify: %w", err)
 		}
 		e.Details = json.RawMessage(details)
@@ -101,11 +105,18 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		return rep, fmt.Errorf("audit: verify: %w", err)
 	}
 	rep.HeadHash = prev
-	for _, c := range cps {
-		if c.Seq >= want {
-			rep.fail(want, "entries from %d on are missing: a checkpoint of %s covers %d entries", want, c.Time, c.Seq)
-			return rep, nil
+	for _, cs := range bySeq {
+		for _, c := range cs {
+			if c.Seq >= want {
+				rep.fail(want, "entries from %d on are missing: a checkpoint of %s covers %d entries", want, c.Time, c.Seq)
+				return rep, nil
+			}
 		}
+	}
+	if len(forged) > 0 {
+		c := forged[0]
+		rep.fail(0, "%d checkpoint(s) have no valid signature, the first claiming seq %d at %s: altered or forged",
+			len(forged), c.Seq, c.Time)
 	}
 	return rep, nil
 }

@@ -106,7 +106,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env KEEP_LOG_LEVEL)")
 	fs.IntVar(&c.MinPassword, "password-min", c.MinPassword, "minimum password length, 8 to 64 (env KEEP_PASSWORD_MIN)")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "file holding the keyring's root key, base64 of 32 bytes; or set KEEP_MASTER_KEY (env KEEP_MASTER_KEY_FILE)")
-	fs.StringVar(&c.AuditCheckpointFile, "audit-checkpoint-file", c.AuditCheckpointFile, "append every signed audit checkpoint to this file too, outside the database (env KEEP_AUDIT_CHECKPOINT_FILE)")
+	fs.StringVar(&c.AuditCheckpointFile, "audit-checkpoint-file", c.AuditCheckpointFile, "append every signed audit checkpoint to this file as well as the database; default <data>/audit-checkpoints.jsonl — best on another disk or host (env KEEP_AUDIT_CHECKPOINT_FILE)")
 	fs.StringVar(&c.Synchronous, "sqlite-synchronous", c.Synchronous, "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives a crash) (env KEEP_SQLITE_SYNCHRONOUS)")
 }
 

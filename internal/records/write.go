@@ -143,21 +143,28 @@ func (s *Service) Create(ctx context.Context, caller Caller, coll string, body B
 	if err != nil {
 		return nil, err
 	}
-	return s.create(ctx, caller, c, body, false)
+	return s.create(ctx, caller, c, body, false, nil)
 }
 
 // Signup creates a user as the public signup endpoint does: the users create
 // rule does not apply (signup is its own endpoint), but every field is
 // validated and verified is always false.
 func (s *Service) Signup(ctx context.Context, body Body) (Record, error) {
+	return s.SignupThen(ctx, body, nil)
+}
+
+// SignupThen is Signup that also runs then, when not nil, in the
+// transaction that creates the user, with the new id: whatever then writes
+// (a role grant) commits with the user or not at all.
+func (s *Service) SignupThen(ctx context.Context, body Body, then func(q store.Querier, id string) error) (Record, error) {
 	c, err := s.Collection("users")
 	if err != nil {
 		return nil, err
 	}
-	return s.create(ctx, Caller{}, c, body, true)
+	return s.create(ctx, Caller{}, c, body, true, then)
 }
 
-func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body Body, signup bool) (Record, error) {
+func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body Body, signup bool, then func(q store.Querier, id string) error) (Record, error) {
 	cond, condArgs, err := "", []any(nil), error(nil)
 	if !signup {
 		if cond, condArgs, err = s.ruleSQLFor(caller, c.compiled.create, requestOf(c.compiled.create, "POST", body)); err != nil {
@@ -207,6 +214,11 @@ func (s *Service) create(ctx context.Context, caller Caller, c *Collection, body
 		}
 		if err := s.auditWrite(ctx, q, c, action, id, map[string]any{"fields": fieldNames(vals)}); err != nil {
 			return err
+		}
+		if then != nil {
+			if err := then(q, id); err != nil {
+				return err
+			}
 		}
 		rec, err = s.reload(ctx, q, c, s.readColumns(caller, c), id)
 		return err

@@ -20,7 +20,9 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -48,6 +50,7 @@ var ErrOpen = errors.New("secretbox: cannot open sealed value")
 // is not usable; create one with [Open] or [New].
 type Box struct {
 	aead cipher.AEAD
+	prk  []byte // HKDF pseudorandom key for Derive, never the key itself
 }
 
 // Open loads the key from dataDir/secret.key, creating the directory (mode
@@ -85,7 +88,11 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secretbox: %w", err)
 	}
-	return &Box{aead: aead}, nil
+	prk, err := hkdf.Extract(sha256.New, key, []byte("keep.secretbox.derive.v1"))
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: %w", err)
+	}
+	return &Box{aead: aead, prk: prk}, nil
 }
 
 func readKey(path string) ([]byte, error) {
@@ -182,6 +189,17 @@ func (b *Box) Open(sealed, aad []byte) ([]byte, error) {
 func withVersion(aad []byte) []byte {
 	out := make([]byte, 0, 1+len(aad))
 	return append(append(out, version), aad...)
+}
+
+// Derive returns a 32-byte key for purpose, derived from the box's key with
+// HKDF-SHA-256: the same key and purpose always give the same bytes, so a
+// derived key needs no storage and cannot be deleted or swapped in the
+// database. Different purposes give independent keys.
+func (b *Box) Derive(purpose string) ([]byte, error) {
+	if b == nil || b.prk == nil {
+		return nil, errors.New("secretbox: box is not open")
+	}
+	return hkdf.Expand(sha256.New, b.prk, "keep.secretbox.derive:"+purpose, keyLen)
 }
 
 // String never shows key material.

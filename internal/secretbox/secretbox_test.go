@@ -194,3 +194,18 @@ func TestRedacted(t *testing.T) {
 		t.Fatal("16-byte key accepted")
 	}
 }
+
+func TestDerive(t *testing.T) {
+	a, _ := New(bytes.Repeat([]byte{1}, 32))
+	b, _ := New(bytes.Repeat([]byte{2}, 32))
+	x1, err := a.Derive("x")
+	if err != nil || len(x1) != 32 {
+		t.Fatalf("Derive: %d bytes, %v", len(x1), err)
+	}
+	x2, _ := a.Derive("x")
+	y, _ := a.Derive("y")
+	bx, _ := b.Derive("x")
+	if !bytes.Equal(x1, x2) || bytes.Equal(x1, y) || bytes.Equal(x1, bx) || bytes.Equal(x1, bytes.Repeat([]byte{1}, 32)) {
+		t.Fatal("Derive must be deterministic per key and purpose, and independent across them")
+	}
+}

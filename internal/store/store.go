@@ -81,6 +81,24 @@ type Querier interface {
 	QueryRow(ctx context.Context, query string, args ...any) Row
 }
 
+// CommitNotifier is implemented by the Querier a transaction hands to its
+// function: fn runs after the transaction commits, and never when it rolls
+// back (or is retried from the start).
+type CommitNotifier interface {
+	AfterCommit(fn func())
+}
+
+// AfterCommit runs fn once what q wrote is committed: at commit for a
+// transaction's Querier, at once for any other (its statements commit as
+// they run).
+func AfterCommit(q Querier, fn func()) {
+	if n, ok := q.(CommitNotifier); ok {
+		n.AfterCommit(fn)
+		return
+	}
+	fn()
+}
+
 // Rows is an iterator over a result set; callers must Close it.
 type Rows interface {
 	Next() bool

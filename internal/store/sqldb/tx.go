@@ -51,13 +51,29 @@ func (r TxRunner) once(ctx context.Context, fn func(q store.Querier) error) erro
 			tx.Rollback()
 		}
 	}()
-	if err := fn(r.Querier(tx)); err != nil {
+	q := &txQuerier{Querier: r.Querier(tx)}
+	if err := fn(q); err != nil {
 		return err
 	}
 	ok = true
 	// A failed COMMIT leaves nothing committed: the driver rolls back.
-	return r.MapErr(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return r.MapErr(err)
+	}
+	for _, f := range q.after {
+		f()
+	}
+	return nil
 }
+
+// txQuerier is the Querier of one attempt of a transaction.
+type txQuerier struct {
+	store.Querier
+	after []func()
+}
+
+// AfterCommit implements store.CommitNotifier.
+func (q *txQuerier) AfterCommit(fn func()) { q.after = append(q.after, fn) }
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t testing.TB) store.DB) {
 		{"TxCommit", testTxCommit},
 		{"TxRollbackOnError", testTxRollbackOnError},
 		{"TxRollbackOnPanic", testTxRollbackOnPanic},
+		{"AfterCommit", testAfterCommit},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ReadersNotBlocked", testReadersNotBlocked},
 		{"PingAndStats", testPingAndStats},
@@ -646,4 +647,28 @@ func maxOpen(db store.DB) int {
 		n = max(n, s.MaxOpen)
 	}
 	return n
+}
+
+// testAfterCommit: a hook registered in a transaction runs once it commits,
+// never when it rolls back; outside a transaction it runs at once.
+func testAfterCommit(t *testing.T, db store.DB) {
+	ctx := context.Background()
+	var ran []string
+	if err := db.Tx(ctx, func(q store.Querier) error {
+		store.AfterCommit(q, func() { ran = append(ran, "committed") })
+		if len(ran) != 0 {
+			t.Error("the hook ran before the commit")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Tx(ctx, func(q store.Querier) error {
+		store.AfterCommit(q, func() { ran = append(ran, "rolled back") })
+		return errors.New("roll back")
+	})
+	store.AfterCommit(db, func() { ran = append(ran, "autocommit") })
+	if strings.Join(ran, ",") != "committed,autocommit" {
+		t.Fatalf("hooks ran: %v", ran)
+	}
 }

@@ -4,7 +4,8 @@
 -- linking it to the previous entry's hash. The log table is append-only:
 -- nothing in Keep updates or deletes its rows. Times are TEXT in the fixed
 -- format 2006-01-02T15:04:05.000000Z on both engines, because the hash
--- covers their exact bytes.
+-- covers their exact bytes. The log's keys are not stored anywhere in the
+-- database: they are derived from the data directory's secret key.
 
 CREATE TABLE _keep_audit_pending (
   id INTEGER PRIMARY KEY,
@@ -16,7 +17,9 @@ CREATE TABLE _keep_audit_pending (
   ip TEXT NOT NULL,
   user_agent TEXT NOT NULL,
   request_id TEXT NOT NULL,
-  details TEXT NOT NULL
+  details TEXT NOT NULL,
+  nonce TEXT NOT NULL,           -- random, once per entry: a queued entry cannot be replayed
+  mac TEXT NOT NULL              -- HMAC of every column above with the pending key
 );
 
 CREATE TABLE _keep_audit_log (
@@ -30,6 +33,7 @@ CREATE TABLE _keep_audit_log (
   user_agent TEXT NOT NULL,
   request_id TEXT NOT NULL,
   details TEXT NOT NULL,
+  nonce TEXT NOT NULL,
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL,
   mac TEXT NOT NULL
@@ -39,6 +43,7 @@ CREATE INDEX ix_audit_log_actor ON _keep_audit_log (actor, seq);
 CREATE INDEX ix_audit_log_action ON _keep_audit_log (action, seq);
 CREATE INDEX ix_audit_log_target ON _keep_audit_log (target, seq);
 CREATE INDEX ix_audit_log_time ON _keep_audit_log (time);
+CREATE UNIQUE INDEX ux_audit_log_nonce ON _keep_audit_log (nonce);
 
 -- Signed checkpoints: (seq, head hash, time) signed with the audit
 -- checkpoint key.
@@ -49,12 +54,4 @@ CREATE TABLE _keep_audit_checkpoints (
   key_id TEXT NOT NULL,
   signature TEXT NOT NULL,
   PRIMARY KEY (seq, time)
-);
-
--- The audit log's own keys (chain MAC, value redaction, checkpoint
--- signing), each sealed at rest.
-CREATE TABLE _keep_audit_keys (
-  purpose TEXT PRIMARY KEY,
-  sealed TEXT NOT NULL,
-  created TEXT NOT NULL
 );
