@@ -107,6 +107,17 @@ function M.create()
   return wrk.format("POST", posts, authJSON(u), body)
 end
 
+-- 5a-c: a new record of three text fields in $BENCH_COLLECTION (the
+-- write-cost collections of bench/seed: plain, audited, encrypted).
+local costs = "/api/collections/" .. (os.getenv("BENCH_COLLECTION") or "writes_plain") .. "/records"
+function M.create_cost()
+  local u = pick(M.users)
+  local body = string.format(
+    '{"title":"bench record %d","body":"created by wrk to measure what auditing and encryption cost","note":"n-%d","owner":"%s"}',
+    math.random(0, 999999), math.random(0, 999999), u.id)
+  return wrk.format("POST", costs, authJSON(u), body)
+end
+
 -- 6: PATCH one field of a post that the token's user owns.
 function M.update()
   local i = math.random(#M.users)

@@ -100,6 +100,23 @@ func main() {
 		},
 	}, 201, nil))
 
+	// The write-cost collections (issue 5): the same three text fields and
+	// rules, plain, audited, and with all three encrypted.
+	for _, wc := range []struct {
+		name    string
+		audited bool
+		enc     bool
+	}{{"writes_plain", false, false}, {"writes_audited", true, false}, {"writes_encrypted", false, true}} {
+		fields := []map[string]any{{"name": "owner", "type": "relation", "collection": "users"}}
+		for _, n := range []string{"title", "body", "note"} {
+			fields = append(fields, map[string]any{"name": n, "type": "text", "encrypted": wc.enc})
+		}
+		must(call(*base, "POST", "/api/collections", admin, map[string]any{
+			"name": wc.name, "audited": wc.audited, "fields": fields,
+			"rules": map[string]any{"create": "owner == auth.id", "view": "owner == auth.id"},
+		}, 201, nil))
+	}
+
 	users := make([]*user, *nUsers)
 	for i := range users {
 		users[i] = &user{

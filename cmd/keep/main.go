@@ -29,11 +29,19 @@ Usage:
   keep superuser create --email E --password-stdin    create a superuser
   keep keys rotate-signing [--data D | --db URL]      make a new token signing key
                                                       current and print its kid
+  keep keys rotate [--no-wait]                        make a new field-encryption key
+                                                      current and re-encrypt older values
+  keep keys rotate-master --new-master-key-file F     re-wrap every stored key under a
+                                                      new root key
+  keep audit verify                                   check the audit log; non-zero
+                                                      exit names the first bad entry
+  keep audit export [--since T]                       audit entries as JSON lines
+  keep audit checkpoint                               write a signed audit checkpoint
   keep version                                        print the version
   keep help                                           show this help
 
-Run "keep serve -h", "keep superuser create -h" or "keep keys rotate-signing -h"
-for the flags; every flag has a KEEP_* environment variable (see README.md).
+Run "keep <command> -h" (e.g. "keep serve -h", "keep keys rotate -h") for the
+flags; every flag has a KEEP_* environment variable (see README.md).
 
 keys rotate-signing is safe while servers run on the same data: they sign with
 the new key within 30 seconds, and tokens signed by the old key keep working

@@ -23,6 +23,7 @@ import (
 	"github.com/keep-dev/keep/internal/app"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/secretbox"
 	"github.com/keep-dev/keep/internal/store/enginetest"
 )
 
@@ -236,7 +237,11 @@ func TestKeysRotateSigning(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			ks, err := auth.LoadKeySet(ctx, db)
+			box, err := secretbox.Open(cfg.DataDir) // the CLI sealed the keys with it
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks, err := auth.LoadKeySet(ctx, db, box)
 			if err != nil {
 				t.Fatal(err)
 			}

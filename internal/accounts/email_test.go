@@ -42,7 +42,7 @@ func newEmailEnv(t *testing.T, db store.DB, cfg accounts.Config) *emailEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := auth.LoadKeySet(ctx, db)
+	keys, err := auth.LoadKeySet(ctx, db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func FuzzTokenParsers(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	keys, err := auth.LoadKeySet(ctx, db)
+	keys, err := auth.LoadKeySet(ctx, db, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func newLockoutEnv(t *testing.T, db store.DB, cfg Config) *lockoutEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := auth.LoadKeySet(ctx, db)
+	keys, err := auth.LoadKeySet(ctx, db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

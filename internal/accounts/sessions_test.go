@@ -59,7 +59,7 @@ func newFixture(t *testing.T, db store.DB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := auth.LoadKeySet(ctx, db)
+	keys, err := auth.LoadKeySet(ctx, db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func TestLoginTimingDoesNotRevealAccounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys, err := auth.LoadKeySet(ctx, db)
+		keys, err := auth.LoadKeySet(ctx, db, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

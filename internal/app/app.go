@@ -65,6 +65,7 @@ type Keep struct {
 	metrics  *metrics.Metrics
 	outbox   *mail.Outbox
 	keys     *auth.KeySet
+	box      *secretbox.Box // the data directory's secret key: TOTP seeds, signing keys, audit keys
 	Handler  http.Handler
 }
 
@@ -105,6 +106,7 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 	if err != nil {
 		return fmt.Errorf("secret key: %w", err)
 	}
+	k.box = box
 	if k.Audit, err = openAudit(ctx, k.cfg, k.db, k.log); err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 		keys   *auth.KeySet
 	)
 	if withTokens {
-		if keys, err = auth.LoadKeySet(ctx, k.db); err != nil {
+		if keys, err = auth.LoadKeySet(ctx, k.db, box); err != nil {
 			return fmt.Errorf("signing keys: %w", err)
 		}
 		if tokens, err = auth.NewTokens(keys, auth.TokenConfig{Issuer: k.cfg.Issuer(), Audience: k.cfg.Issuer(), TTL: k.cfg.TokenTTL}); err != nil {

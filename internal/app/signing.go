@@ -9,6 +9,7 @@ import (
 
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/secretbox"
 )
 
 // Signing-key rotation across processes. The table is the truth: a rotation
@@ -48,7 +49,7 @@ func (k *Keep) rotateSigningKey(ctx context.Context) error {
 	if k.keys == nil {
 		return errors.New("app: rotating signing keys: this instance issues no tokens")
 	}
-	next, err := auth.RotateSigningKeyThen(ctx, k.db, k.Audit.KeyRotated(ctx))
+	next, err := auth.RotateSigningKeyThen(ctx, k.db, k.box, k.Audit.KeyRotated(ctx))
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (k *Keep) watchSigningKeys(ctx context.Context, every time.Duration) {
 // retireSigningKeys retires old keys, logging rather than failing: a key
 // retired late only verifies a little longer than needed.
 func (k *Keep) retireSigningKeys(ctx context.Context) {
-	ids, err := auth.RetireSigningKeys(ctx, k.db, retireGrace(k.cfg))
+	ids, err := auth.RetireSigningKeys(ctx, k.db, k.box, retireGrace(k.cfg))
 	if err != nil {
 		if ctx.Err() == nil {
 			k.log.Warn("retiring signing keys", "component", "auth", "err", err)
@@ -128,8 +129,12 @@ func RotateSigningKey(ctx context.Context, cfg config.Config, log *slog.Logger) 
 	if err != nil {
 		return "", err
 	}
+	box, err := secretbox.Open(cfg.DataDir)
+	if err != nil {
+		return "", fmt.Errorf("secret key: %w", err)
+	}
 	ctx = cliRequest(ctx)
-	next, err := auth.RotateSigningKeyThen(ctx, db, alog.KeyRotated(ctx))
+	next, err := auth.RotateSigningKeyThen(ctx, db, box, alog.KeyRotated(ctx))
 	if err != nil {
 		return "", err
 	}

@@ -18,14 +18,37 @@ import (
 //
 //	kid         TEXT PRIMARY KEY
 //	algorithm   TEXT NOT NULL            -- "EdDSA"
-//	private_key BLOB / BYTEA NOT NULL    -- 32-byte Ed25519 seed
+//	private_key BLOB / BYTEA NOT NULL    -- the Ed25519 seed, sealed (see below)
 //	public_key  BLOB / BYTEA NOT NULL
 //	created     TEXT (SQLite, keyTimeLayout) / TIMESTAMPTZ (PostgreSQL)
 //	retired     NULL while the key is active
 //
-// SECURITY: private_key holds the seed unencrypted until internal/keyring
-// lands (a later issue); then it will be sealed with AAD binding the kid.
-// Until then anyone who can read the database or a backup can mint tokens.
+// SECURITY: private_key holds the seed sealed by a Sealer (the data
+// directory's secret box) with the kid as additional data, so the database
+// or a backup alone cannot mint tokens, and a sealed seed copied to another
+// row does not open. A 32-byte value is a seed stored in clear by an older
+// Keep: it is still read, and LoadKeySet seals it in place.
+
+// Sealer seals signing keys at rest. A nil Sealer stores them in clear; only
+// tests do that.
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+func keyAAD(kid string) []byte { return []byte("keep.signing-key:" + kid) }
+
+// storedPrivate is the private_key value of k.
+func storedPrivate(box Sealer, k Key) ([]byte, error) {
+	if box == nil {
+		return k.Private.Seed(), nil
+	}
+	sealed, err := box.Seal(k.Private.Seed(), keyAAD(k.ID))
+	if err != nil {
+		return nil, fmt.Errorf("auth: sealing signing key %s: %w", k.ID, err)
+	}
+	return sealed, nil
+}
 
 // keyTimeLayout is how SQLite stores created: fixed width and UTC, so that
 // text order is time order.
@@ -51,18 +74,52 @@ VALUES (?, ?, ?, ?, ?)`
 // LoadKeySet neither rotates nor retires keys, and the set it returns does
 // not follow later changes to the table: [RefreshKeySet] brings it up to
 // date, [RotateSigningKey] and [RetireSigningKeys] change the table.
-func LoadKeySet(ctx context.Context, db store.DB) (*KeySet, error) {
-	keys, err := readActiveKeys(ctx, db)
+func LoadKeySet(ctx context.Context, db store.DB, box Sealer) (*KeySet, error) {
+	keys, err := readActiveKeys(ctx, db, box)
 	if err != nil {
 		return nil, err
 	}
 	if len(keys) == 0 {
-		keys, err = createFirstKey(ctx, db)
+		keys, err = createFirstKey(ctx, db, box)
 		if err != nil {
 			return nil, err
 		}
 	}
-	return NewKeySet(keys[0], keys[1:]...)
+	if err := sealLegacy(ctx, db, box, keys); err != nil {
+		return nil, err
+	}
+	ks, err := NewKeySet(keys[0], keys[1:]...)
+	if err != nil {
+		return nil, err
+	}
+	ks.box = box
+	return ks, nil
+}
+
+// sealLegacy seals, in place, the seeds an older Keep stored in clear. The
+// update matches the clear value, so a concurrent sealing by another
+// process is not undone.
+func sealLegacy(ctx context.Context, db store.DB, box Sealer, keys []Key) error {
+	if box == nil {
+		return nil
+	}
+	for _, k := range keys {
+		if !k.legacy {
+			continue
+		}
+		sealed, err := storedPrivate(box, k)
+		if err != nil {
+			return err
+		}
+		if err := db.Tx(ctx, func(q store.Querier) error {
+			_, err := q.Exec(ctx, `UPDATE _keep_signing_keys SET private_key = ? WHERE kid = ? AND private_key = ?`,
+				sealed, k.ID, k.Private.Seed())
+			return err
+		}); err != nil {
+			return fmt.Errorf("auth: sealing signing key %s: %w", k.ID, err)
+		}
+	}
+	return nil
 }
 
 // Rotation and retirement.
@@ -84,21 +141,21 @@ func LoadKeySet(ctx context.Context, db store.DB) (*KeySet, error) {
 // The new key's created time is now, or just after the newest active key if
 // that is later (a clock behind its peers' must not leave the new key
 // unused): "newest created signs" is what every instance reads.
-func RotateSigningKey(ctx context.Context, db store.DB) (Key, error) {
-	return RotateSigningKeyThen(ctx, db, nil)
+func RotateSigningKey(ctx context.Context, db store.DB, box Sealer) (Key, error) {
+	return RotateSigningKeyThen(ctx, db, box, nil)
 }
 
 // RotateSigningKeyThen is RotateSigningKey that also runs then, when not
 // nil, in the transaction that stores the key (the audit entry of the
 // rotation), so the key and what then writes commit together.
-func RotateSigningKeyThen(ctx context.Context, db store.DB, then func(q store.Querier, kid string) error) (Key, error) {
+func RotateSigningKeyThen(ctx context.Context, db store.DB, box Sealer, then func(q store.Querier, kid string) error) (Key, error) {
 	dialect := db.Dialect()
 	var fresh Key
 	err := db.Tx(ctx, func(q store.Querier) error {
 		if err := lockKeys(ctx, q, dialect); err != nil {
 			return err
 		}
-		existing, err := readActiveKeys(ctx, q)
+		existing, err := readActiveKeys(ctx, q, box)
 		if err != nil {
 			return err
 		}
@@ -112,7 +169,11 @@ func RotateSigningKeyThen(ctx context.Context, db store.DB, then func(q store.Qu
 		if err != nil {
 			return err
 		}
-		if _, err := q.Exec(ctx, insertKey, fresh.ID, tokenAlg, fresh.Private.Seed(), []byte(fresh.Public), created); err != nil {
+		priv, err := storedPrivate(box, fresh)
+		if err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, insertKey, fresh.ID, tokenAlg, priv, []byte(fresh.Public), created); err != nil {
 			return fmt.Errorf("auth: storing signing key %s: %w", fresh.ID, err)
 		}
 		if then != nil {
@@ -138,15 +199,15 @@ func RotateSigningKeyThen(ctx context.Context, db store.DB, then func(q store.Qu
 // moment, so the estimate errs towards keeping a key longer. The check runs
 // on a read first, so calling this often costs a write only when a key is
 // due.
-func RetireSigningKeys(ctx context.Context, db store.DB, grace time.Duration) ([]string, error) {
-	return retireSigningKeys(ctx, db, grace, time.Now())
+func RetireSigningKeys(ctx context.Context, db store.DB, box Sealer, grace time.Duration) ([]string, error) {
+	return retireSigningKeys(ctx, db, box, grace, time.Now())
 }
 
-func retireSigningKeys(ctx context.Context, db store.DB, grace time.Duration, now time.Time) ([]string, error) {
+func retireSigningKeys(ctx context.Context, db store.DB, box Sealer, grace time.Duration, now time.Time) ([]string, error) {
 	if grace <= 0 {
 		return nil, errors.New("auth: retirement grace must be positive")
 	}
-	keys, err := readActiveKeys(ctx, db)
+	keys, err := readActiveKeys(ctx, db, box)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +227,7 @@ func retireSigningKeys(ctx context.Context, db store.DB, grace time.Duration, no
 		}
 		// Decide again inside the transaction: a rotation may have
 		// committed since the read above.
-		keys, err := readActiveKeys(ctx, q)
+		keys, err := readActiveKeys(ctx, q, box)
 		if err != nil {
 			return err
 		}
@@ -209,12 +270,12 @@ func dueForRetirement(active []Key, grace time.Duration, now time.Time) []string
 func RefreshKeySet(ctx context.Context, db store.DB, ks *KeySet) error {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	keys, err := readActiveKeys(ctx, db)
+	keys, err := readActiveKeys(ctx, db, ks.box)
 	if err != nil {
 		return err
 	}
 	if len(keys) == 0 {
-		if keys, err = createFirstKey(ctx, db); err != nil {
+		if keys, err = createFirstKey(ctx, db, ks.box); err != nil {
 			return err
 		}
 	}
@@ -250,9 +311,13 @@ func lockKeys(ctx context.Context, q store.Querier, d store.Dialect) error {
 
 // createFirstKey inserts a new key unless another writer got there first,
 // and returns the active keys either way.
-func createFirstKey(ctx context.Context, db store.DB) ([]Key, error) {
+func createFirstKey(ctx context.Context, db store.DB, box Sealer) ([]Key, error) {
 	dialect := db.Dialect()
 	fresh, err := NewKey()
+	if err != nil {
+		return nil, err
+	}
+	priv, err := storedPrivate(box, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +331,7 @@ func createFirstKey(ctx context.Context, db store.DB) ([]Key, error) {
 		if err := lockKeys(ctx, q, dialect); err != nil {
 			return err
 		}
-		existing, err := readActiveKeys(ctx, q)
+		existing, err := readActiveKeys(ctx, q, box)
 		if err != nil {
 			return err
 		}
@@ -274,7 +339,7 @@ func createFirstKey(ctx context.Context, db store.DB) ([]Key, error) {
 			keys = existing
 			return nil
 		}
-		if _, err := q.Exec(ctx, insertKey, fresh.ID, tokenAlg, fresh.Private.Seed(), []byte(fresh.Public), created); err != nil {
+		if _, err := q.Exec(ctx, insertKey, fresh.ID, tokenAlg, priv, []byte(fresh.Public), created); err != nil {
 			return fmt.Errorf("auth: storing signing key %s: %w", fresh.ID, err)
 		}
 		keys = []Key{fresh}
@@ -315,7 +380,7 @@ func parseKeyTime(v any) (time.Time, error) {
 // readActiveKeys returns the active keys, newest first (ties broken by kid
 // so every instance picks the same signing key). Sorting here rather than in
 // SQL keeps the order independent of how each dialect compares created.
-func readActiveKeys(ctx context.Context, q store.Querier) (keys []Key, err error) {
+func readActiveKeys(ctx context.Context, q store.Querier, box Sealer) (keys []Key, err error) {
 	rows, err := q.Query(ctx, selectActiveKeys)
 	if err != nil {
 		return nil, fmt.Errorf("auth: reading signing keys: %w", err)
@@ -334,7 +399,7 @@ func readActiveKeys(ctx context.Context, q store.Querier) (keys []Key, err error
 		if err := rows.Scan(&kid, &alg, &seed, &public, &createdColumn); err != nil {
 			return nil, fmt.Errorf("auth: reading signing keys: %w", err)
 		}
-		k, err := keyFromRow(kid, alg, seed, public, createdColumn)
+		k, err := keyFromRow(kid, alg, seed, public, createdColumn, box)
 		if err != nil {
 			return nil, err
 		}
@@ -356,9 +421,19 @@ func readActiveKeys(ctx context.Context, q store.Querier) (keys []Key, err error
 // unexpected: an unknown algorithm or a seed that does not produce the stored
 // public key means the table was changed by something other than Keep.
 // Errors name the kid, which is public, and never the key material.
-func keyFromRow(kid, alg string, seed, public []byte, created any) (Key, error) {
+func keyFromRow(kid, alg string, stored, public []byte, created any, box Sealer) (Key, error) {
 	if alg != tokenAlg {
 		return Key{}, fmt.Errorf("auth: signing key %s: unsupported algorithm %q", kid, alg)
+	}
+	seed, legacy := stored, len(stored) == ed25519.SeedSize
+	if !legacy {
+		if box == nil {
+			return Key{}, fmt.Errorf("auth: signing key %s is sealed and this process has no secret key to open it", kid)
+		}
+		var err error
+		if seed, err = box.Open(stored, keyAAD(kid)); err != nil {
+			return Key{}, fmt.Errorf("auth: signing key %s does not open with this install's secret key", kid)
+		}
 	}
 	if len(seed) != ed25519.SeedSize {
 		return Key{}, fmt.Errorf("auth: signing key %s: private key has the wrong size", kid)
@@ -372,7 +447,7 @@ func keyFromRow(kid, alg string, seed, public []byte, created any) (Key, error) 
 	if err != nil {
 		return Key{}, fmt.Errorf("auth: signing key %s: bad created time: %w", kid, err)
 	}
-	k := Key{ID: kid, Private: priv, Public: pub, Created: t}
+	k := Key{ID: kid, Private: priv, Public: pub, Created: t, legacy: legacy && box != nil}
 	if err := checkKey(k, true); err != nil {
 		return Key{}, err
 	}

@@ -63,11 +63,11 @@ func TestLoadKeySet(t *testing.T) {
 
 		t.Run("creates a key once", func(t *testing.T) {
 			db := open(t)
-			first, err := LoadKeySet(ctx, db)
+			first, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			second, err := LoadKeySet(ctx, db)
+			second, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestLoadKeySet(t *testing.T) {
 			insertTestKey(t, db, older, time.Time{})
 			insertTestKey(t, db, retired, base.Add(3*time.Hour))
 
-			ks, err := LoadKeySet(ctx, db)
+			ks, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestLoadKeySet(t *testing.T) {
 				t.Fatalf("key ids (-want +got):\n%s", diff)
 			}
 			// created survives the round trip on both dialects.
-			keys, err := readActiveKeys(ctx, db)
+			keys, err := readActiveKeys(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +127,7 @@ func TestLoadKeySet(t *testing.T) {
 			db := open(t)
 			old := keyAt(t, testNow)
 			insertTestKey(t, db, old, testNow.Add(time.Hour))
-			ks, err := LoadKeySet(ctx, db)
+			ks, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +144,7 @@ func TestLoadKeySet(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range n {
 				wg.Go(func() {
-					ks, err := LoadKeySet(ctx, db)
+					ks, err := LoadKeySet(ctx, db, nil)
 					errs[i] = err
 					if err == nil {
 						ids[i] = ks.SigningKeyID()
@@ -171,7 +171,7 @@ func TestLoadKeySet(t *testing.T) {
 			other := mustKey(t)
 			k.Public = other.Public // seed and public key disagree
 			insertTestKey(t, db, k, time.Time{})
-			if _, err := LoadKeySet(ctx, db); err == nil {
+			if _, err := LoadKeySet(ctx, db, nil); err == nil {
 				t.Fatal("LoadKeySet accepted a key whose public half does not match")
 			}
 		})
@@ -181,7 +181,7 @@ func TestLoadKeySet(t *testing.T) {
 // activeKeys reads the active keys, failing the test on error.
 func activeKeys(t *testing.T, db store.DB) []Key {
 	t.Helper()
-	keys, err := readActiveKeys(context.Background(), db)
+	keys, err := readActiveKeys(context.Background(), db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestSigningKeyRotation(t *testing.T) {
 	enginetest.Each(t, func(t *testing.T, open func(testing.TB) store.DB) {
 		ctx := context.Background()
 		db := open(t)
-		server, err := LoadKeySet(ctx, db) // the running server's set
+		server, err := LoadKeySet(ctx, db, nil) // the running server's set
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +208,7 @@ func TestSigningKeyRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		next, err := RotateSigningKey(ctx, db) // the CLI, on its own connection
+		next, err := RotateSigningKey(ctx, db, nil) // the CLI, on its own connection
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +242,7 @@ func TestSigningKeyRotation(t *testing.T) {
 			}
 		}
 		// A fresh process (another instance) agrees.
-		other, err := LoadKeySet(ctx, db)
+		other, err := LoadKeySet(ctx, db, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,11 +269,11 @@ func TestRotateSigningKey(t *testing.T) {
 
 		t.Run("on an empty table", func(t *testing.T) {
 			db := open(t)
-			k, err := RotateSigningKey(ctx, db)
+			k, err := RotateSigningKey(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ks, err := LoadKeySet(ctx, db)
+			ks, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -286,7 +286,7 @@ func TestRotateSigningKey(t *testing.T) {
 			db := open(t)
 			ahead := keyAt(t, time.Now().UTC().Add(time.Hour).Truncate(time.Millisecond))
 			insertTestKey(t, db, ahead, time.Time{})
-			k, err := RotateSigningKey(ctx, db)
+			k, err := RotateSigningKey(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -302,7 +302,7 @@ func TestRotateSigningKey(t *testing.T) {
 			db := open(t)
 			gone := keyAt(t, testNow)
 			insertTestKey(t, db, gone, testNow.Add(time.Hour))
-			if _, err := RotateSigningKey(ctx, db); err != nil {
+			if _, err := RotateSigningKey(ctx, db, nil); err != nil {
 				t.Fatal(err)
 			}
 			if keys := activeKeys(t, db); len(keys) != 1 || keys[0].ID == gone.ID {
@@ -312,14 +312,14 @@ func TestRotateSigningKey(t *testing.T) {
 
 		t.Run("concurrent rotations are ordered", func(t *testing.T) {
 			db := open(t)
-			if _, err := LoadKeySet(ctx, db); err != nil {
+			if _, err := LoadKeySet(ctx, db, nil); err != nil {
 				t.Fatal(err)
 			}
 			const n = 8
 			errs := make([]error, n)
 			var wg sync.WaitGroup
 			for i := range n {
-				wg.Go(func() { _, errs[i] = RotateSigningKey(ctx, db) })
+				wg.Go(func() { _, errs[i] = RotateSigningKey(ctx, db, nil) })
 			}
 			wg.Wait()
 			for i, err := range errs {
@@ -370,7 +370,7 @@ func TestRetireSigningKeys(t *testing.T) {
 			// At exactly grace after newest was made, middle may still
 			// have signed a valid token: it stays.
 			now := base.Add(2*time.Hour + grace)
-			got, err := retireSigningKeys(ctx, db, grace, now)
+			got, err := retireSigningKeys(ctx, db, nil, grace, now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -384,10 +384,10 @@ func TestRetireSigningKeys(t *testing.T) {
 				t.Fatalf("%d rows, want 3: retiring keeps the row", n)
 			}
 			// Nothing more is due: no change.
-			if got, err := retireSigningKeys(ctx, db, grace, now); err != nil || len(got) != 0 {
+			if got, err := retireSigningKeys(ctx, db, nil, grace, now); err != nil || len(got) != 0 {
 				t.Fatalf("second run retired %v, %v", got, err)
 			}
-			got, err = retireSigningKeys(ctx, db, grace, now.Add(time.Millisecond))
+			got, err = retireSigningKeys(ctx, db, nil, grace, now.Add(time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -398,7 +398,7 @@ func TestRetireSigningKeys(t *testing.T) {
 
 		t.Run("never the signing key", func(t *testing.T) {
 			db, _, _, newest := setup(t)
-			if _, err := retireSigningKeys(ctx, db, grace, base.Add(1000*time.Hour)); err != nil {
+			if _, err := retireSigningKeys(ctx, db, nil, grace, base.Add(1000*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff([]string{newest.ID}, ids(activeKeys(t, db))); diff != "" {
@@ -409,7 +409,7 @@ func TestRetireSigningKeys(t *testing.T) {
 		t.Run("nothing before grace", func(t *testing.T) {
 			db, oldest, middle, newest := setup(t)
 			// oldest was superseded 1h30m ago, but the grace is longer.
-			got, err := retireSigningKeys(ctx, db, 2*time.Hour, base.Add(2*time.Hour+30*time.Minute))
+			got, err := retireSigningKeys(ctx, db, nil, 2*time.Hour, base.Add(2*time.Hour+30*time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -423,7 +423,7 @@ func TestRetireSigningKeys(t *testing.T) {
 
 		t.Run("refresh drops retired keys", func(t *testing.T) {
 			db, oldest, _, newest := setup(t)
-			ks, err := LoadKeySet(ctx, db)
+			ks, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -435,7 +435,7 @@ func TestRetireSigningKeys(t *testing.T) {
 			if _, err := tk.Verify(token); err != nil {
 				t.Fatalf("token of a verify-only key refused: %v", err)
 			}
-			if _, err := retireSigningKeys(ctx, db, grace, base.Add(3*time.Hour)); err != nil {
+			if _, err := retireSigningKeys(ctx, db, nil, grace, base.Add(3*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			if err := RefreshKeySet(ctx, db, ks); err != nil {
@@ -452,7 +452,7 @@ func TestRetireSigningKeys(t *testing.T) {
 
 		t.Run("grace must be positive", func(t *testing.T) {
 			db, _, _, _ := setup(t)
-			if _, err := RetireSigningKeys(ctx, db, 0); err == nil {
+			if _, err := RetireSigningKeys(ctx, db, nil, 0); err == nil {
 				t.Fatal("zero grace accepted")
 			}
 		})
@@ -465,7 +465,7 @@ func TestRefreshKeySet(t *testing.T) {
 
 		t.Run("no change keeps the snapshot", func(t *testing.T) {
 			db := open(t)
-			ks, err := LoadKeySet(ctx, db)
+			ks, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -480,16 +480,16 @@ func TestRefreshKeySet(t *testing.T) {
 
 		t.Run("several rotations at once", func(t *testing.T) {
 			db := open(t)
-			ks, err := LoadKeySet(ctx, db)
+			ks, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			first := ks.SigningKeyID()
-			a, err := RotateSigningKey(ctx, db)
+			a, err := RotateSigningKey(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := RotateSigningKey(ctx, db)
+			b, err := RotateSigningKey(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -503,7 +503,7 @@ func TestRefreshKeySet(t *testing.T) {
 
 		t.Run("all keys retired elsewhere", func(t *testing.T) {
 			db := open(t)
-			ks, err := LoadKeySet(ctx, db)
+			ks, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -529,11 +529,11 @@ func TestRefreshKeySet(t *testing.T) {
 
 		t.Run("error leaves the set alone", func(t *testing.T) {
 			db := open(t)
-			ks, err := LoadKeySet(ctx, db)
+			ks, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := RotateSigningKey(ctx, db); err != nil {
+			if _, err := RotateSigningKey(ctx, db, nil); err != nil {
 				t.Fatal(err)
 			}
 			before := ks.KeyIDs()
@@ -549,7 +549,7 @@ func TestRefreshKeySet(t *testing.T) {
 
 		t.Run("concurrent refreshes and rotations converge", func(t *testing.T) {
 			db := open(t)
-			ks, err := LoadKeySet(ctx, db)
+			ks, err := LoadKeySet(ctx, db, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -557,7 +557,7 @@ func TestRefreshKeySet(t *testing.T) {
 			errs := make(chan error, 16)
 			for range 4 {
 				wg.Go(func() {
-					_, err := RotateSigningKey(ctx, db)
+					_, err := RotateSigningKey(ctx, db, nil)
 					errs <- err
 				})
 				wg.Go(func() { errs <- RefreshKeySet(ctx, db, ks) })

@@ -92,6 +92,8 @@ type Key struct {
 	Private ed25519.PrivateKey // nil for a key that only verifies
 	Public  ed25519.PublicKey
 	Created time.Time
+
+	legacy bool // read from a row that holds the seed in clear
 }
 
 // NewKey generates a key with a random 128-bit id. Created is truncated to
@@ -208,6 +210,7 @@ func checkKey(k Key, signing bool) error {
 type KeySet struct {
 	mu   sync.Mutex // serialises writers
 	snap atomic.Pointer[keySnapshot]
+	box  Sealer // opens stored keys on refresh; set by LoadKeySet
 }
 
 type keySnapshot struct {
