@@ -92,6 +92,15 @@ func (l *Log) Seal(ctx context.Context) (int, error) {
 	}
 	l.sealMu.Lock()
 	defer l.sealMu.Unlock()
+	// Most rounds find nothing: ask the read side first, so an idle sealer
+	// never takes SQLite's write lock.
+	var one int
+	switch err := l.db.QueryRow(ctx, `SELECT 1 FROM _keep_audit_pending LIMIT 1`).Scan(&one); {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("audit: seal: %w", err)
+	}
 	total := 0
 	for {
 		n := 0
@@ -131,33 +140,35 @@ func (l *Log) Seal(ctx context.Context) (int, error) {
 				return err
 			}
 			rows.Close()
+			replayed, err := knownNonces(ctx, q, batch)
+			if err != nil {
+				return err
+			}
 			for i := range batch {
 				e := &batch[i]
-				if reason, err := l.refuse(ctx, q, e); err != nil {
-					return err
-				} else if reason != "" {
+				if reason := l.refuse(e, replayed); reason != "" {
 					// Not Keep's, or a replay: the row goes, and the chain
 					// records that someone tried.
 					l.log.Error("audit: refused a pending entry", "pending_id", ids[i], "reason", reason)
 					*e = l.forgery(ids[i], reason)
 				}
+				replayed[e.nonce] = true // a second copy within this batch is a replay too
 				seq++
 				e.Seq, e.PrevHash = seq, prev
 				if e.Hash, err = computeHash(prev, e); err != nil {
 					return fmt.Errorf("audit: the log head is damaged: %w", err)
 				}
-				if _, err := q.Exec(ctx, `INSERT INTO _keep_audit_log (seq, `+entryColumns+`, nonce, prev_hash, hash, mac)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Outcome,
-					e.IP, e.UserAgent, e.RequestID, string(e.Details), e.nonce, e.PrevHash, e.Hash, l.computeMAC(e.Hash)); err != nil {
-					return err
-				}
-				// By id, never by range: on PostgreSQL an entry with a lower
-				// id may commit after this transaction began, and must stay
-				// pending for the next round.
-				if _, err := q.Exec(ctx, `DELETE FROM _keep_audit_pending WHERE id = ?`, ids[i]); err != nil {
-					return err
-				}
+				e.mac = l.computeMAC(e.Hash)
 				prev = e.Hash
+			}
+			if err := insertSealed(ctx, q, batch); err != nil {
+				return err
+			}
+			// By id, never by range: on PostgreSQL an entry with a lower id
+			// may commit after this transaction began, and must stay pending
+			// for the next round.
+			if err := deletePending(ctx, q, ids); err != nil {
+				return err
 			}
 			n = len(batch)
 			return nil
@@ -175,19 +186,82 @@ func (l *Log) Seal(ctx context.Context) (int, error) {
 // refuse says why a pending entry must not be chained ("" when it may):
 // its MAC is not the pending key's, or its nonce is already in the log (a
 // copy of an entry that was queued before).
-func (l *Log) refuse(ctx context.Context, q store.Querier, e *Entry) (string, error) {
+func (l *Log) refuse(e *Entry, known map[string]bool) string {
 	if !hmac.Equal([]byte(l.pendingMAC(e)), []byte(e.mac)) {
-		return "its MAC is not this install's: it was not written by Keep, or was changed while pending", nil
+		return "its MAC is not this install's: it was not written by Keep, or was changed while pending"
 	}
-	var one int
-	err := q.QueryRow(ctx, `SELECT 1 FROM _keep_audit_log WHERE nonce = ?`, e.nonce).Scan(&one)
-	switch {
-	case err == nil:
-		return "its nonce is already in the log: a replayed entry", nil
-	case errors.Is(err, store.ErrNotFound):
-		return "", nil
+	if known[e.nonce] {
+		return "its nonce is already in the log: a replayed entry"
 	}
-	return "", err
+	return ""
+}
+
+// sealChunk bounds the rows of one statement while sealing (14 parameters
+// a row stays far below both engines' parameter limits).
+const sealChunk = 50
+
+// chunks calls fn with consecutive index ranges of at most sealChunk.
+func chunks(n int, fn func(from, to int) error) error {
+	for from := 0; from < n; from += sealChunk {
+		if err := fn(from, min(from+sealChunk, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// knownNonces returns which nonces of batch are in the log already.
+func knownNonces(ctx context.Context, q store.Querier, batch []Entry) (map[string]bool, error) {
+	known := map[string]bool{}
+	err := chunks(len(batch), func(from, to int) error {
+		args := make([]any, 0, to-from)
+		for _, e := range batch[from:to] {
+			args = append(args, e.nonce)
+		}
+		rows, err := q.Query(ctx, `SELECT nonce FROM _keep_audit_log WHERE nonce IN (`+placeholders(len(args))+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			known[n] = true
+		}
+		return rows.Err()
+	})
+	return known, err
+}
+
+// insertSealed writes sealed entries, several rows per statement.
+func insertSealed(ctx context.Context, q store.Querier, batch []Entry) error {
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return chunks(len(batch), func(from, to int) error {
+		args := make([]any, 0, (to-from)*14)
+		for _, e := range batch[from:to] {
+			args = append(args, e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Outcome, e.IP, e.UserAgent,
+				e.RequestID, string(e.Details), e.nonce, e.PrevHash, e.Hash, e.mac)
+		}
+		_, err := q.Exec(ctx, `INSERT INTO _keep_audit_log (seq, `+entryColumns+`, nonce, prev_hash, hash, mac) VALUES `+
+			strings.TrimSuffix(strings.Repeat(row+", ", to-from), ", "), args...)
+		return err
+	})
+}
+
+// deletePending removes the sealed rows from the pending table.
+func deletePending(ctx context.Context, q store.Querier, ids []int64) error {
+	return chunks(len(ids), func(from, to int) error {
+		args := make([]any, 0, to-from)
+		for _, id := range ids[from:to] {
+			args = append(args, id)
+		}
+		_, err := q.Exec(ctx, `DELETE FROM _keep_audit_pending WHERE id IN (`+placeholders(len(args))+`)`, args...)
+		return err
+	})
 }
 
 // forgery is the entry sealed in place of a refused pending row.
