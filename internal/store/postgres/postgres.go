@@ -82,7 +82,12 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (store.Rows,
 	if db.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	return querier(db.pool).Query(ctx, query, args...)
+	for i := 0; ; i++ {
+		rows, err := querier(db.pool).Query(ctx, query, args...)
+		if err == nil || !staleCachedPlan(err) || i == staleRetries {
+			return rows, err
+		}
+	}
 }
 
 // QueryRow runs a query outside a transaction.
@@ -90,7 +95,20 @@ func (db *DB) QueryRow(ctx context.Context, query string, args ...any) store.Row
 	if db.closed.Load() {
 		return sqldb.ErrRow(store.ErrClosed)
 	}
-	return querier(db.pool).QueryRow(ctx, query, args...)
+	return retryRow{func() store.Row { return querier(db.pool).QueryRow(ctx, query, args...) }}
+}
+
+// retryRow runs its query again when the first Scan meets a stale cached
+// plan (see staleCachedPlan).
+type retryRow struct{ run func() store.Row }
+
+func (r retryRow) Scan(dest ...any) error {
+	for i := 0; ; i++ {
+		err := r.run().Scan(dest...)
+		if err == nil || !staleCachedPlan(err) || i == staleRetries {
+			return err
+		}
+	}
 }
 
 // Retry policy for Tx on serialization failures and deadlocks.

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -23,6 +24,7 @@ const (
 	serializationFailure = "40001"
 	deadlockDetected     = "40P01"
 	lockNotAvailable     = "55P03"
+	featureNotSupported  = "0A000"
 )
 
 // mapErr wraps a driver error with the store sentinel it stands for, keeping
@@ -54,8 +56,22 @@ func mapErr(err error) error {
 // that running it again can cure.
 func retryable(err error) bool {
 	s := sqlState(err)
-	return s == serializationFailure || s == deadlockDetected
+	return s == serializationFailure || s == deadlockDetected || staleCachedPlan(err)
 }
+
+// staleCachedPlan reports PostgreSQL's refusal to run a statement that pgx
+// prepared and cached on this connection before a schema change altered its
+// result columns ("cached plan must not change result type"). pgx drops the
+// statement on that error, so running it again prepares it afresh; nothing
+// ran, so a retry is safe.
+func staleCachedPlan(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == featureNotSupported && strings.Contains(e.Message, "cached plan")
+}
+
+// staleRetries bounds the retries of a statement whose cached plan went
+// stale: each connection of the pool may hold its own stale copy.
+const staleRetries = 4
 
 func sqlState(err error) string {
 	var e *pgconn.PgError

@@ -30,11 +30,21 @@ type Querier struct {
 	C       Conn
 	Dialect store.Dialect
 	MapErr  func(error) error
+	// Stmts, when set, is the statement cache of the pool C is (or whose
+	// transaction C is).
+	Stmts *StmtCache
 }
 
 // Exec runs a statement and reports the rows it affected.
 func (q Querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.C.ExecContext(ctx, q.Dialect.Rebind(query), args...)
+	query = q.Dialect.Rebind(query)
+	var res sql.Result
+	var err error
+	if s := q.prepared(ctx, query); s != nil {
+		res, err = s.ExecContext(ctx, args...)
+	} else {
+		res, err = q.C.ExecContext(ctx, query, args...)
+	}
 	if err != nil {
 		return 0, q.MapErr(err)
 	}
@@ -44,7 +54,14 @@ func (q Querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 
 // Query runs a query; the caller closes the rows.
 func (q Querier) Query(ctx context.Context, query string, args ...any) (store.Rows, error) {
-	r, err := q.C.QueryContext(ctx, q.Dialect.Rebind(query), args...)
+	query = q.Dialect.Rebind(query)
+	var r *sql.Rows
+	var err error
+	if s := q.prepared(ctx, query); s != nil {
+		r, err = s.QueryContext(ctx, args...)
+	} else {
+		r, err = q.C.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, q.MapErr(err)
 	}
@@ -53,7 +70,11 @@ func (q Querier) Query(ctx context.Context, query string, args ...any) (store.Ro
 
 // QueryRow runs a query for one row.
 func (q Querier) QueryRow(ctx context.Context, query string, args ...any) store.Row {
-	return row{q.C.QueryRowContext(ctx, q.Dialect.Rebind(query), args...), q.MapErr}
+	query = q.Dialect.Rebind(query)
+	if s := q.prepared(ctx, query); s != nil {
+		return row{s.QueryRowContext(ctx, args...), q.MapErr}
+	}
+	return row{q.C.QueryRowContext(ctx, query, args...), q.MapErr}
 }
 
 type rows struct {

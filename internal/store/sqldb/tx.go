@@ -20,11 +20,15 @@ type TxRunner struct {
 	Attempts  int              // at most this many runs of fn
 	Backoff   time.Duration    // the first wait; it doubles, with jitter
 	Log       *slog.Logger
+	// Stmts, when set, is the pool's statement cache: statements first
+	// seen inside a transaction are prepared after it.
+	Stmts *StmtCache
 }
 
 // Run runs fn in a transaction and commits if it returns nil, retrying as
 // configured.
 func (r TxRunner) Run(ctx context.Context, fn func(q store.Querier) error) error {
+	defer r.Stmts.Fill(context.WithoutCancel(ctx))
 	for attempt := 1; ; attempt++ {
 		err := r.once(ctx, fn)
 		if err == nil || !r.Retryable(err) || attempt >= r.Attempts {

@@ -61,9 +61,15 @@ func (o Options) withDefaults() (Options, error) {
 type DB struct {
 	reader *sql.DB
 	writer *sql.DB
-	log    *slog.Logger
-	closed atomic.Bool
+	// Prepared statements of each pool (the driver otherwise parses every
+	// query's SQL at every call).
+	readerStmts, writerStmts *sqldb.StmtCache
+	log                      *slog.Logger
+	closed                   atomic.Bool
 }
+
+// maxCachedStmts bounds each pool's statement cache.
+const maxCachedStmts = 512
 
 var _ store.DB = (*DB)(nil)
 
@@ -98,6 +104,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		reader: openPool(path, true, opts),
 		log:    opts.Logger.With("component", "store", "engine", "sqlite"),
 	}
+	db.readerStmts = sqldb.NewStmtCache(db.reader, maxCachedStmts)
+	db.writerStmts = sqldb.NewStmtCache(db.writer, maxCachedStmts)
 	// The writer goes first: its first connection switches the file to WAL
 	// and migrations create the schema before any reader looks at it.
 	if err := migrate(ctx, db.writer, db.log); err != nil {
@@ -160,7 +168,7 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) (int64, error
 	if db.closed.Load() {
 		return 0, store.ErrClosed
 	}
-	return querier(db.writer).Exec(ctx, query, args...)
+	return db.writerQuerier(db.writer).Exec(ctx, query, args...)
 }
 
 // Query runs a query on the read-only pool.
@@ -168,7 +176,7 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (store.Rows,
 	if db.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	return querier(db.reader).Query(ctx, query, args...)
+	return db.readerQuerier().Query(ctx, query, args...)
 }
 
 // QueryRow runs a query on the read-only pool.
@@ -176,7 +184,7 @@ func (db *DB) QueryRow(ctx context.Context, query string, args ...any) store.Row
 	if db.closed.Load() {
 		return sqldb.ErrRow(store.ErrClosed)
 	}
-	return querier(db.reader).QueryRow(ctx, query, args...)
+	return db.readerQuerier().QueryRow(ctx, query, args...)
 }
 
 // Retry policy for Tx: the busy timeout already waits for the lock, so a few
@@ -193,9 +201,9 @@ func (db *DB) Tx(ctx context.Context, fn func(q store.Querier) error) error {
 	if db.closed.Load() {
 		return store.ErrClosed
 	}
-	return sqldb.TxRunner{Pool: db.writer, Querier: querier, MapErr: mapErr,
+	return sqldb.TxRunner{Pool: db.writer, Querier: db.writerQuerier, MapErr: mapErr,
 		Retryable: func(err error) bool { return errors.Is(err, store.ErrBusy) },
-		Attempts:  txAttempts, Backoff: txBackoff, Log: db.log}.Run(ctx, fn)
+		Attempts:  txAttempts, Backoff: txBackoff, Log: db.log, Stmts: db.writerStmts}.Run(ctx, fn)
 }
 
 // Ping checks that a reader connection answers. It does not wait for the
@@ -230,5 +238,18 @@ func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return nil
 	}
-	return errors.Join(db.reader.Close(), db.writer.Close())
+	return errors.Join(db.readerStmts.Close(), db.writerStmts.Close(), db.reader.Close(), db.writer.Close())
+}
+
+func (db *DB) readerQuerier() sqldb.Querier {
+	q := querier(db.reader)
+	q.Stmts = db.readerStmts
+	return q
+}
+
+// writerQuerier adapts the writer pool or one of its transactions.
+func (db *DB) writerQuerier(c sqldb.Conn) sqldb.Querier {
+	q := querier(c)
+	q.Stmts = db.writerStmts
+	return q
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t testing.TB) store.DB) {
 		{"TxRollbackOnError", testTxRollbackOnError},
 		{"TxRollbackOnPanic", testTxRollbackOnPanic},
 		{"AfterCommit", testAfterCommit},
+		{"SchemaChangeAfterUse", testSchemaChangeAfterUse},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ReadersNotBlocked", testReadersNotBlocked},
 		{"PingAndStats", testPingAndStats},
@@ -670,5 +671,54 @@ func testAfterCommit(t *testing.T, db store.DB) {
 	store.AfterCommit(db, func() { ran = append(ran, "autocommit") })
 	if strings.Join(ran, ",") != "committed,autocommit" {
 		t.Fatalf("hooks ran: %v", ran)
+	}
+}
+
+// testSchemaChangeAfterUse: queries that ran before (and that an engine may
+// keep prepared) see a column added since, and a table they read can still
+// be dropped; afterwards they fail cleanly.
+func testSchemaChangeAfterUse(t *testing.T, db store.DB) {
+	ctx := context.Background()
+	mustTx(t, db, `CREATE TABLE shapes (id TEXT PRIMARY KEY)`)
+	mustTx(t, db, `INSERT INTO shapes (id) VALUES ('a')`)
+	columns := func() int {
+		t.Helper()
+		rows, err := db.Query(ctx, `SELECT * FROM shapes`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+		}
+		return len(cols)
+	}
+	inTx := func(query string) error {
+		return db.Tx(ctx, func(q store.Querier) error {
+			var id string
+			return q.QueryRow(ctx, query).Scan(&id)
+		})
+	}
+	for range 3 { // outside and inside transactions, more than once
+		if columns() != 1 {
+			t.Fatal("want 1 column")
+		}
+		if err := inTx(`SELECT id FROM shapes`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustTx(t, db, `ALTER TABLE shapes ADD COLUMN extra TEXT`)
+	if n := columns(); n != 2 {
+		t.Fatalf("after ALTER TABLE: %d columns, want 2", n)
+	}
+	mustTx(t, db, `DROP TABLE shapes`)
+	if _, err := db.Query(ctx, `SELECT * FROM shapes`); err == nil {
+		t.Fatal("a query of a dropped table succeeded")
+	}
+	if err := inTx(`SELECT id FROM shapes`); err == nil {
+		t.Fatal("a query of a dropped table succeeded in a transaction")
 	}
 }
