@@ -18,7 +18,7 @@ func TestDependencyDirection(t *testing.T) {
 	}
 	const mod = "github.com/keep-dev/keep/"
 	engines := []string{mod + "internal/store/sqlite", mod + "internal/store/postgres", "modernc.org/sqlite", "github.com/jackc/pgx/v5"}
-	domain := []string{"records", "access", "auth", "accounts", "roles", "ids", "store", "config", "keyring"}
+	domain := []string{"records", "access", "auth", "accounts", "roles", "ids", "store", "config", "keyring", "audit", "secretbox", "mail"}
 	upper := []string{mod + "internal/api", mod + "internal/server", mod + "internal/app"}
 
 	dec := json.NewDecoder(strings.NewReader(string(out)))
