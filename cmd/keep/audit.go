@@ -57,12 +57,7 @@ func auditCommand(ctx context.Context, sub string, args []string, stdout, stderr
 		if err != nil {
 			return err
 		}
-		outcome := audit.Success
-		if !rep.OK {
-			outcome = audit.Failure
-		}
-		if err := log.Record(ctx, audit.Event{Action: "audit.verify", Target: "audit", Outcome: outcome,
-			Details: map[string]any{"ok": rep.OK, "entries": rep.Entries, "first_bad_seq": rep.FirstBadSeq}}); err != nil {
+		if err := log.Record(ctx, rep.Event()); err != nil {
 			return err
 		}
 		if _, err := log.Seal(ctx); err != nil {
@@ -80,8 +75,7 @@ func auditCommand(ctx context.Context, sub string, args []string, stdout, stderr
 		if err != nil {
 			return err
 		}
-		if err := log.Record(ctx, audit.Event{Action: "audit.checkpoint", Target: "audit",
-			Details: map[string]any{"seq": c.Seq, "head_hash": c.HeadHash}}); err != nil {
+		if err := log.Record(ctx, c.Event()); err != nil {
 			return err
 		}
 		if _, err := log.Seal(ctx); err != nil {

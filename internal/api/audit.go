@@ -197,12 +197,7 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	outcome := audit.Success
-	if !rep.OK {
-		outcome = audit.Failure
-	}
-	if err := a.auditRead(r, audit.Event{Action: "audit.verify", Target: "audit", Outcome: outcome,
-		Details: map[string]any{"ok": rep.OK, "entries": rep.Entries, "first_bad_seq": rep.FirstBadSeq}}); err != nil {
+	if err := a.auditRead(r, rep.Event()); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rep)
@@ -217,8 +212,7 @@ func (a *API) createAuditCheckpoint(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if err := a.auditRead(r, audit.Event{Action: "audit.checkpoint", Target: "audit",
-		Details: map[string]any{"seq": c.Seq, "head_hash": c.HeadHash}}); err != nil {
+	if err := a.auditRead(r, c.Event()); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, c)

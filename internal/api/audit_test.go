@@ -5,7 +5,6 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
-	"log/slog"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keep-dev/keep/internal/accounts"
-	"github.com/keep-dev/keep/internal/app"
 	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/config"
@@ -528,18 +525,7 @@ func TestDenialFloodIsBounded(t *testing.T) {
 // FuzzAuditQuery sends arbitrary filters, times, limits and cursors to GET
 // /api/audit on SQLite: the answer is a page or a 400 envelope, never a 5xx.
 func FuzzAuditQuery(f *testing.F) {
-	ctx := context.Background()
-	k, err := app.NewWithStore(ctx, testConfig(f), slog.New(slog.DiscardHandler), enginetest.SQLite(f), true)
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := k.Accounts.CreateSuperuser(ctx, "admin@example.com", "admin password 1"); err != nil {
-		f.Fatal(err)
-	}
-	tok, err := k.Accounts.Login(ctx, "admin@example.com", "admin password 1", accounts.ClientInfo{})
-	if err != nil {
-		f.Fatal(err)
-	}
+	k, tok := fuzzKeep(f)
 	for _, s := range [][6]string{
 		{"user:x", "auth.login", "user:y", "2026-01-01T00:00:00Z", "2030-01-01T00:00:00Z", "10"},
 		{"\x00", "\xff", "", "0001-01-01T00:00:00Z", "99999-01-01T00:00:00Z", "-1"},

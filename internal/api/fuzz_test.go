@@ -15,10 +15,8 @@ import (
 	"github.com/keep-dev/keep/internal/store/enginetest"
 )
 
-// FuzzRecordsAPI sends arbitrary record bodies and list query parameters to
-// the real handler on SQLite: whatever the input, the answer is never a 5xx
-// and every error is the envelope.
-func FuzzRecordsAPI(f *testing.F) {
+// fuzzKeep is Keep on SQLite for a fuzzer, with a signed-in superuser.
+func fuzzKeep(f *testing.F) (*app.Keep, accounts.LoginResult) {
 	ctx := context.Background()
 	k, err := app.NewWithStore(ctx, testConfig(f), slog.New(slog.DiscardHandler), enginetest.SQLite(f), true)
 	if err != nil {
@@ -31,6 +29,15 @@ func FuzzRecordsAPI(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	return k, tok
+}
+
+// FuzzRecordsAPI sends arbitrary record bodies and list query parameters to
+// the real handler on SQLite: whatever the input, the answer is never a 5xx
+// and every error is the envelope.
+func FuzzRecordsAPI(f *testing.F) {
+	ctx := context.Background()
+	k, tok := fuzzKeep(f)
 	if _, err := k.Records.CreateCollection(ctx, records.CollectionInput{Name: "posts", Fields: []records.Field{
 		{Name: "title", Type: records.TypeText}, {Name: "views", Type: records.TypeNumber},
 		{Name: "public", Type: records.TypeBool}, {Name: "when", Type: records.TypeDate},

@@ -83,6 +83,19 @@ const sealLock = 0x6b656570617564
 
 const entryColumns = `time, actor, action, target, outcome, ip, user_agent, request_id, details`
 
+// sealedColumns are the columns of a sealed entry, in scanSealed's order.
+const sealedColumns = `seq, ` + entryColumns + `, nonce, prev_hash, hash, mac`
+
+// scanSealed reads one row of sealedColumns.
+func scanSealed(rows store.Rows) (Entry, error) {
+	var e Entry
+	var details string
+	err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.IP, &e.UserAgent,
+		&e.RequestID, &details, &e.nonce, &e.PrevHash, &e.Hash, &e.mac)
+	e.Details = json.RawMessage(details)
+	return e, err
+}
+
 // Seal moves every pending entry into the chain and returns how many it
 // sealed. It is safe to call from any number of goroutines and processes:
 // one sealer runs at a time.

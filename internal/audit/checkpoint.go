@@ -24,6 +24,11 @@ type Checkpoint struct {
 	PublicKey string `json:"public_key,omitempty"`
 }
 
+// Event is the audit entry of a checkpoint written on demand.
+func (c Checkpoint) Event() Event {
+	return Event{Action: "audit.checkpoint", Target: "audit", Details: map[string]any{"seq": c.Seq, "head_hash": c.HeadHash}}
+}
+
 const checkpointDomain = "keep.audit.checkpoint.v1\x00"
 
 // checkpointMessage is what a checkpoint signs.

@@ -82,7 +82,7 @@ func (l *Log) List(ctx context.Context, f Filter) (Page, error) {
 	if _, err := l.Seal(ctx); err != nil {
 		return Page{}, err
 	}
-	q := `SELECT seq, ` + entryColumns + `, prev_hash, hash FROM _keep_audit_log`
+	q := `SELECT ` + sealedColumns + ` FROM _keep_audit_log`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -111,13 +111,10 @@ func (l *Log) query(ctx context.Context, q string, args ...any) ([]Entry, error)
 	defer rows.Close()
 	var out []Entry
 	for rows.Next() {
-		var e Entry
-		var details string
-		if err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.IP, &e.UserAgent,
-			&e.RequestID, &details, &e.PrevHash, &e.Hash); err != nil {
+		e, err := scanSealed(rows)
+		if err != nil {
 			return nil, fmt.Errorf("audit: list: %w", err)
 		}
-		e.Details = json.RawMessage(details)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -136,7 +133,7 @@ func (l *Log) Export(ctx context.Context, since time.Time, w io.Writer) (int, er
 	n := 0
 	var after int64
 	for {
-		items, err := l.query(ctx, `SELECT seq, `+entryColumns+`, prev_hash, hash FROM _keep_audit_log
+		items, err := l.query(ctx, `SELECT `+sealedColumns+` FROM _keep_audit_log
   WHERE seq > ? AND time >= ? ORDER BY seq LIMIT ?`, after, since.UTC().Format(TimeFormat), exportBatch)
 		if err != nil {
 			return n, err

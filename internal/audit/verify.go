@@ -25,6 +25,16 @@ type Report struct {
 	Problem     string `json:"problem,omitempty"`
 }
 
+// Event is the audit entry of a verification that produced r.
+func (r Report) Event() Event {
+	outcome := Success
+	if !r.OK {
+		outcome = Failure
+	}
+	return Event{Action: "audit.verify", Target: "audit", Outcome: outcome,
+		Details: map[string]any{"ok": r.OK, "entries": r.Entries, "first_bad_seq": r.FirstBadSeq}}
+}
+
 func (r *Report) fail(seq int64, format string, args ...any) {
 	r.OK = false
 	r.FirstBadSeq = seq
@@ -61,20 +71,17 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		return rep, fmt.Errorf("audit: verify: %w", err)
 	}
 
-	rows, err := l.db.Query(ctx, `SELECT seq, `+entryColumns+`, nonce, prev_hash, hash, mac FROM _keep_audit_log ORDER BY seq`)
+	rows, err := l.db.Query(ctx, `SELECT `+sealedColumns+` FROM _keep_audit_log ORDER BY seq`)
 	if err != nil {
 		return rep, fmt.Errorf("audit: verify: %w", err)
 	}
 	defer rows.Close()
 	want, prev := int64(1), genesis
 	for rows.Next() {
-		var e Entry
-		var details string
-		if err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.IP, &e.UserAgent,
-			&e.RequestID, &details, &e.nonce, &e.PrevHash, &e.Hash, &e.mac); err != nil {
+		e, err := scanSealed(rows)
+		if err != nil {
 			return rep, fmt.Errorf("audit: verify: %w", err)
 		}
-		e.Details = json.RawMessage(details)
 		if e.Seq != want {
 			rep.fail(want, "entry %d is missing: removed, or the entries after it were renumbered", want)
 			return rep, nil
