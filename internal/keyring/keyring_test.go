@@ -174,6 +174,18 @@ func TestRotate(t *testing.T) {
 		if !errors.Is(err, keyring.ErrWrongRootKey) {
 			t.Fatalf("rotate-master with a wrong old root: %v", err)
 		}
+		// A process still on the old root (not restarted yet) cannot add
+		// a data key wrapped under it; one on the new root can.
+		err = db.Tx(ctx, func(q store.Querier) error { _, _, err := keyring.Rotate(ctx, q, root); return err })
+		if !errors.Is(err, keyring.ErrWrongRootKey) {
+			t.Fatalf("rotation on the replaced root: %v", err)
+		}
+		if err := db.Tx(ctx, func(q store.Querier) error { _, _, err := keyring.Rotate(ctx, q, next2); return err }); err != nil {
+			t.Fatalf("rotation on the new root: %v", err)
+		}
+		if _, err := keyring.Open(ctx, db, next2); err != nil {
+			t.Fatalf("every key opens under the new root: %v", err)
+		}
 	})
 }
 

@@ -241,9 +241,23 @@ func (s *Sealer) Key() KeyID { return s.id }
 // Sealer returns a sealer for the current data key, read through q: inside
 // a writing transaction, so a rotation by any process applies to the very
 // next write.
+//
+// On PostgreSQL the current key's row is read FOR SHARE and held until the
+// write commits, so a rotation waits for the writes sealing under the old
+// key and its re-encryption job cannot pass a record that commits later. A
+// read that waited on a rotation finds the old row no longer current (its
+// snapshot predates the new one) and is run again.
 func (r *Ring) Sealer(ctx context.Context, q store.Querier) (*Sealer, error) {
+	query := `SELECT id FROM _keep_keys WHERE purpose = ? AND state = ?`
+	if r.db.Dialect() == store.Postgres {
+		query += ` FOR SHARE`
+	}
 	var id string
-	if err := q.QueryRow(ctx, `SELECT id FROM _keep_keys WHERE purpose = ? AND state = ?`, PurposeData, StateCurrent).Scan(&id); err != nil {
+	err := q.QueryRow(ctx, query, PurposeData, StateCurrent).Scan(&id)
+	if errors.Is(err, store.ErrNotFound) {
+		err = q.QueryRow(ctx, query, PurposeData, StateCurrent).Scan(&id)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("keyring: current key: %w", err)
 	}
 	kid, err := ParseKeyID(id)

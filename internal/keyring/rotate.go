@@ -27,8 +27,37 @@ var ErrLeaseLost = errors.New("keyring: the job's lease was lost")
 // re-encryption jobs and starts one for the new key. New writes in every
 // process use the new key from the commit on (see Sealer); older keys keep
 // opening.
+//
+// Rotate refuses (ErrWrongRootKey) when root does not open the current data
+// key: a process still running on the root key that rotate-master replaced
+// must not add a key wrapped under the old root, which would leave the table
+// with keys no single root key opens.
 func Rotate(ctx context.Context, q store.Querier, root RootKey) (key KeyID, jobID string, err error) {
 	now := time.Now().UnixMilli()
+	// Lock the current key's row first (a no-op update): on PostgreSQL this
+	// orders the rotation after rotate-master and after every write that
+	// sealed under the current key (Sealer reads it FOR SHARE), so no
+	// in-flight write can commit a value under the old key after the job
+	// has passed it.
+	if _, err := q.Exec(ctx, `UPDATE _keep_keys SET state = state WHERE purpose = ? AND state = ?`, PurposeData, StateCurrent); err != nil {
+		return KeyID{}, "", err
+	}
+	var curID, wrapped string
+	switch err := q.QueryRow(ctx, `SELECT id, wrapped FROM _keep_keys WHERE purpose = ? AND state = ?`, PurposeData, StateCurrent).Scan(&curID, &wrapped); {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return KeyID{}, "", err
+	default:
+		kid, err := ParseKeyID(curID)
+		if err != nil {
+			return KeyID{}, "", err
+		}
+		k, err := unwrap(root, kid, PurposeData, wrapped)
+		if err != nil {
+			return KeyID{}, "", fmt.Errorf("%w: the keys were re-wrapped (keep keys rotate-master?); restart this process with the new root key", ErrWrongRootKey)
+		}
+		clear(k)
+	}
 	if _, err := q.Exec(ctx, `UPDATE _keep_keys SET state = ?, rotated = ? WHERE purpose = ? AND state = ?`,
 		StateActive, now, PurposeData, StateCurrent); err != nil {
 		return KeyID{}, "", err
@@ -65,6 +94,12 @@ func RotateMaster(ctx context.Context, q store.Querier, old, next RootKey) (int,
 		return 0, errors.New("keyring: no root key")
 	}
 	type row struct{ id, purpose, wrapped string }
+	// Lock every key row first (a no-op update), so a rotation running
+	// meanwhile in another process either commits before (and its key is
+	// re-wrapped here) or waits and then finds the new root (see Rotate).
+	if _, err := q.Exec(ctx, `UPDATE _keep_keys SET wrapped = wrapped`); err != nil {
+		return 0, err
+	}
 	rows, err := q.Query(ctx, `SELECT id, purpose, wrapped FROM _keep_keys ORDER BY id`)
 	if err != nil {
 		return 0, err
