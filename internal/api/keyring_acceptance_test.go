@@ -162,6 +162,8 @@ func TestEncryptedFields(t *testing.T) {
 			{`ssn != "` + ssnValue + `-1"`, []string{ids[0], ids[2]}},
 			{`score == 2`, []string{ids[2]}},
 			{`score == 2.0 || mail == "p0@zq-secret.example"`, []string{ids[0], ids[2]}},
+			// The stored domain is lower-cased; so is the literal's.
+			{`mail == "p1@ZQ-Secret.Example"`, []string{ids[1]}},
 			{`ssn == "nobody"`, nil},
 			{`note != null && name == "p0"`, []string{ids[0]}},
 		} {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,6 +70,12 @@ func (s Secret) String() string {
 
 // LogValue redacts the value in slog lines.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Format redacts the value for every fmt verb, %#v included.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+
+// MarshalJSON redacts the value in JSON.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 
 // Default returns the defaults.
 func Default() Config {

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -48,6 +49,12 @@ type Ring struct {
 	index []byte            // the blind-index key
 	scope map[string][]byte // per-scope HMAC keys derived from index
 }
+
+// String never shows key material.
+func (r *Ring) String() string { return "keyring.Ring(REDACTED)" }
+
+// LogValue never shows key material.
+func (r *Ring) LogValue() slog.Value { return slog.StringValue("REDACTED") }
 
 // Open loads the keyring of db under root, making the first data key and
 // the blind-index key when there are none. It fails with ErrWrongRootKey

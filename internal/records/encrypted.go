@@ -104,6 +104,13 @@ func fromPlaintext(f *Field, b []byte) (any, error) {
 func (c *Collection) blindFunc(f *Field) func(any) (string, error) {
 	ring, scope := c.ring, c.ID+"/"+f.ID
 	return func(v any) (string, error) {
+		if s, ok := v.(string); ok && f.Type == TypeEmail {
+			// Stored emails have their domain lower-cased (checkEmail);
+			// the filter's literal must hash the same way to match.
+			if at := strings.LastIndexByte(s, '@'); at >= 0 {
+				v = s[:at] + strings.ToLower(s[at:])
+			}
+		}
 		pt, err := plaintext(f, v)
 		if err != nil {
 			return "", err
