@@ -23,14 +23,6 @@ type Audit interface {
 	Checkpoint(ctx context.Context) (audit.Checkpoint, error)
 }
 
-// withAuditRequest puts who and where of r into its context for the audit
-// log; the actor is filled in once the caller is known.
-func withAuditRequest(r *http.Request, requestID string) (*http.Request, *audit.Request) {
-	ci := clientInfo(r)
-	ar := &audit.Request{Actor: "anonymous", IP: ci.IP, UserAgent: ci.UserAgent, RequestID: requestID}
-	return r.WithContext(audit.WithRequest(r.Context(), ar)), ar
-}
-
 // setAuditActor records the authenticated caller on the request.
 func setAuditActor(ar *audit.Request, c records.Caller) {
 	if ar == nil || c.Anonymous() {

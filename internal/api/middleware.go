@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keep-dev/keep/internal/accounts"
+	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/roles"
 )
@@ -26,6 +27,7 @@ type reqState struct {
 	caller  records.Caller
 	log     *slog.Logger
 	started time.Time
+	audit   audit.Request // in the context too (audit.RequestFrom)
 }
 
 type stateKey struct{}
@@ -81,7 +83,11 @@ func (a *API) outer(next http.Handler) http.Handler {
 			st.id = newRequestID()
 		}
 		st.log = a.log.With("request_id", st.id)
-		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		// One context for both: the request state, and who and where for
+		// the audit log (the actor is filled in once the caller is known).
+		ci := clientInfo(r)
+		st.audit.Actor, st.audit.IP, st.audit.UserAgent, st.audit.RequestID = "anonymous", ci.IP, ci.UserAgent, st.id
+		r = r.WithContext(audit.WithRequest(context.WithValue(r.Context(), stateKey{}, st), &st.audit))
 
 		w.Header().Set("X-Request-Id", st.id)
 		setSecurityHeaders(w.Header(), r) // headers.go
@@ -115,7 +121,7 @@ func (a *API) route(pattern string, fn func(w http.ResponseWriter, r *http.Reque
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
 		st.route = pattern
-		r, ar := withAuditRequest(r, st.id)
+		ar := &st.audit
 		if err := a.authenticate(r, st); err != nil {
 			writeError(w, r, a.auditFailure(r, err))
 			return
