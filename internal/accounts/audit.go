@@ -29,7 +29,7 @@ const (
 	actGrantSuperuser = "role.assign"
 )
 
-func userTarget(id string) string { return "user:" + id }
+func userTarget(id string) string { return audit.User(id) }
 
 // actorOf names a caller in the log; the API key, when one was used, is in
 // the request (audit.Request.Via).

@@ -28,7 +28,7 @@ func setAuditActor(ar *audit.Request, c records.Caller) {
 	if ar == nil || c.Anonymous() {
 		return
 	}
-	ar.Actor = "user:" + c.Auth.ID
+	ar.Actor = audit.User(c.Auth.ID)
 	if c.APIKey != "" {
 		ar.Via = "apikey:" + c.APIKey
 	}

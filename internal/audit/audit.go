@@ -50,6 +50,10 @@ type Event struct {
 	Details map[string]any
 }
 
+// User names a user as an actor or target: "user:<id>", the one form
+// every entry uses, so filtering by actor or target finds all of a user's.
+func User(id string) string { return "user:" + id }
+
 // Request is who and where a request came from. The HTTP layer puts one in
 // the context of every request and fills in Actor once the caller is known.
 // Its fields must not change after the handler starts, except through its

@@ -57,9 +57,3 @@ func publicKeyID(pub ed25519.PublicKey) string {
 	sum := sha256.Sum256(pub)
 	return hex.EncodeToString(sum[:16])
 }
-
-// PublicKey returns the checkpoint verification key and its id, for
-// exporting alongside checkpoints.
-func (l *Log) PublicKey() (ed25519.PublicKey, string) {
-	return l.keys.signer.Public().(ed25519.PublicKey), l.keys.keyID
-}

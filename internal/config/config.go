@@ -164,11 +164,14 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 			*dst = v
 		}
 	}
+	secret := func(key string, dst *Secret) {
+		if v := getenv(key); v != "" {
+			*dst = Secret(v)
+		}
+	}
 	str("KEEP_HTTP", &c.HTTPAddr)
 	str("KEEP_DATA", &c.DataDir)
-	if v := getenv("KEEP_DB"); v != "" {
-		c.DBURL = Secret(v)
-	}
+	secret("KEEP_DB", &c.DBURL)
 	str("KEEP_METRICS_HTTP", &c.MetricsAddr)
 	str("KEEP_LOG_LEVEL", &c.LogLevel)
 	str("KEEP_SQLITE_SYNCHRONOUS", &c.Synchronous)
@@ -179,12 +182,8 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	str("KEEP_SMTP_HOST", &c.SMTPHost)
 	str("KEEP_SMTP_USERNAME", &c.SMTPUsername)
 	str("KEEP_SMTP_TLS", &c.SMTPTLS)
-	if v := getenv("KEEP_SMTP_PASSWORD"); v != "" {
-		c.SMTPPassword = Secret(v)
-	}
-	if v := getenv("KEEP_MASTER_KEY"); v != "" {
-		c.MasterKey = Secret(v)
-	}
+	secret("KEEP_SMTP_PASSWORD", &c.SMTPPassword)
+	secret("KEEP_MASTER_KEY", &c.MasterKey)
 	str("KEEP_MASTER_KEY_FILE", &c.MasterKeyFile)
 	str("KEEP_TLS_CERT", &c.TLSCert)
 	str("KEEP_TLS_KEY", &c.TLSKey)

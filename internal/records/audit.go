@@ -16,7 +16,7 @@ func (c *Collection) auditsWrites() bool { return c.Audited || c.Name == "users"
 // everywhere else in the log.
 func recordTarget(c *Collection, id string) string {
 	if c.Name == "users" {
-		return "user:" + id
+		return audit.User(id)
 	}
 	return "record:" + c.Name + "/" + id
 }

@@ -96,7 +96,7 @@ func actor(c records.Caller) string {
 	if c.Anonymous() {
 		return "anonymous"
 	}
-	return "user:" + c.Auth.ID
+	return audit.User(c.Auth.ID)
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
@@ -477,7 +477,7 @@ func (s *Service) change(ctx context.Context, c records.Caller, userID, role str
 		if !c.Superuser && !subset(r.Permissions, held) {
 			return errEscalation
 		}
-		ev := audit.Event{Action: "role.unassign", Actor: actor(c), Target: "user:" + userID, Details: map[string]any{"role": role}}
+		ev := audit.Event{Action: "role.unassign", Actor: actor(c), Target: audit.User(userID), Details: map[string]any{"role": role}}
 		if grant {
 			n, err := q.Exec(ctx, `INSERT INTO _keep_user_roles (user_id, role, created) VALUES (?, ?, ?) ON CONFLICT (user_id, role) DO NOTHING`,
 				userID, role, s.timeArg(s.clock()))
