@@ -23,12 +23,18 @@ type TxRunner struct {
 	// Stmts, when set, is the pool's statement cache: statements first
 	// seen inside a transaction are prepared after it.
 	Stmts *StmtCache
+	// Group, when set, commits the transactions of the pool (which must
+	// have one connection) in batches.
+	Group *Group
 }
 
 // Run runs fn in a transaction and commits if it returns nil, retrying as
 // configured.
 func (r TxRunner) Run(ctx context.Context, fn func(q store.Querier) error) error {
-	defer r.Stmts.Fill(context.WithoutCancel(ctx))
+	if r.Group == nil {
+		// (A Group fills the cache itself, while it holds the connection.)
+		defer r.Stmts.Fill(context.WithoutCancel(ctx))
+	}
 	for attempt := 1; ; attempt++ {
 		err := r.once(ctx, fn)
 		if err == nil || !r.Retryable(err) || attempt >= r.Attempts {
@@ -43,6 +49,9 @@ func (r TxRunner) Run(ctx context.Context, fn func(q store.Querier) error) error
 }
 
 func (r TxRunner) once(ctx context.Context, fn func(q store.Querier) error) error {
+	if r.Group != nil {
+		return r.Group.run(ctx, r, fn)
+	}
 	tx, err := r.Pool.BeginTx(ctx, nil)
 	if err != nil {
 		return r.MapErr(err)

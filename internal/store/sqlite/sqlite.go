@@ -64,8 +64,11 @@ type DB struct {
 	// Prepared statements of each pool (the driver otherwise parses every
 	// query's SQL at every call).
 	readerStmts, writerStmts *sqldb.StmtCache
-	log                      *slog.Logger
-	closed                   atomic.Bool
+	// group batches the transactions waiting for the writer into one
+	// commit (one fsync).
+	group  *sqldb.Group
+	log    *slog.Logger
+	closed atomic.Bool
 }
 
 // maxCachedStmts bounds each pool's statement cache.
@@ -103,6 +106,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		writer: openPool(path, false, opts),
 		reader: openPool(path, true, opts),
 		log:    opts.Logger.With("component", "store", "engine", "sqlite"),
+		group:  sqldb.NewGroup(),
 	}
 	db.readerStmts = sqldb.NewStmtCache(db.reader, maxCachedStmts)
 	db.writerStmts = sqldb.NewStmtCache(db.writer, maxCachedStmts)
@@ -195,15 +199,17 @@ const (
 	txBackoff  = 10 * time.Millisecond
 )
 
-// Tx runs fn in a BEGIN IMMEDIATE transaction on the writer connection. fn
-// must use q, not db: db.Exec inside fn would wait for the connection fn holds.
+// Tx runs fn in a BEGIN IMMEDIATE transaction on the writer connection,
+// which transactions waiting for it share: each runs in its own savepoint
+// and one COMMIT acknowledges them all (see [sqldb.Group]). fn must use q,
+// not db: db.Exec inside fn would wait for the connection fn holds.
 func (db *DB) Tx(ctx context.Context, fn func(q store.Querier) error) error {
 	if db.closed.Load() {
 		return store.ErrClosed
 	}
 	return sqldb.TxRunner{Pool: db.writer, Querier: db.writerQuerier, MapErr: mapErr,
 		Retryable: func(err error) bool { return errors.Is(err, store.ErrBusy) },
-		Attempts:  txAttempts, Backoff: txBackoff, Log: db.log, Stmts: db.writerStmts}.Run(ctx, fn)
+		Attempts:  txAttempts, Backoff: txBackoff, Log: db.log, Stmts: db.writerStmts, Group: db.group}.Run(ctx, fn)
 }
 
 // Ping checks that a reader connection answers. It does not wait for the
