@@ -195,13 +195,21 @@ func (r Record) ID() string { s, _ := r["id"].(string); return s }
 
 // scanRecords reads rows selected with cols.
 func scanRecords(rows store.Rows, cols []column) ([]Record, error) {
+	return scanRecordsInto(rows, cols, nil)
+}
+
+// scanRecordsInto is scanRecords for rows that select more after cols:
+// those columns are scanned into extra, from every row, so it suits
+// queries of one row.
+func scanRecordsInto(rows store.Rows, cols []column, extra []any) ([]Record, error) {
 	defer rows.Close()
 	var out []Record
 	raw := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
+	ptrs := make([]any, len(cols), len(cols)+len(extra))
 	for i := range raw {
 		ptrs[i] = &raw[i]
 	}
+	ptrs = append(ptrs, extra...)
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
@@ -232,13 +240,19 @@ func scanRecords(rows store.Rows, cols []column) ([]Record, error) {
 // select list itself (read checks) are put before them here.
 // Encrypted values of c are opened once the rows are closed.
 func (s *Service) queryRecords(ctx context.Context, q store.Querier, c *Collection, cols []column, query string, args ...any) ([]Record, error) {
+	return s.queryRecordsInto(ctx, q, c, cols, nil, query, args...)
+}
+
+// queryRecordsInto is queryRecords for a query that selects more after
+// cols, scanned into extra (see scanRecordsInto).
+func (s *Service) queryRecordsInto(ctx context.Context, q store.Querier, c *Collection, cols []column, extra []any, query string, args ...any) ([]Record, error) {
 	if sel := selectArgs(cols); len(sel) > 0 {
 		args = append(sel, args...)
 	}
 	rows, err := q.Query(ctx, query, args...)
 	if err == nil {
 		var recs []Record
-		if recs, err = scanRecords(rows, cols); err == nil {
+		if recs, err = scanRecordsInto(rows, cols, extra); err == nil {
 			if err = s.openRecords(ctx, q, c, recs); err == nil {
 				return recs, nil
 			}
