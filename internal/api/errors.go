@@ -2,11 +2,11 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/keep-dev/keep/internal/accounts"
@@ -137,13 +137,29 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	bp := bodyPool.Get().(*[]byte)
+	b, err := appendJSON((*bp)[:0], v)
 	if err != nil {
 		slog.Error("encode response", "err", err)
 		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal_error","message":"internal error"}}`)
+		b = append(b[:0], `{"error":{"code":"internal_error","message":"internal error"}}`...)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	b = append(b, '\n')
+	// With the length known, net/http sends the body as is instead of in
+	// chunks (one write and no terminating chunk for a large list).
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
+	if cap(b) <= maxPooledBody {
+		*bp = b
+		bodyPool.Put(bp)
+	}
 }
+
+// bodyPool recycles response buffers up to maxPooledBody bytes, so that
+// an occasional huge response does not stay in memory.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledBody = 256 << 10
