@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,6 +114,9 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 
+	// userQuery and sessionQuery load callers (see loadCaller).
+	userQuery, sessionQuery *records.UserQuery
+
 	background chan struct{} // slots for work after the response
 	pending    sync.WaitGroup
 }
@@ -128,9 +132,13 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{db: d.DB, records: d.Records, hasher: d.Hasher, tokens: d.Tokens, mailer: d.Mailer,
+	s := &Service{db: d.DB, records: d.Records, hasher: d.Hasher, tokens: d.Tokens, mailer: d.Mailer,
 		box: d.Box, audit: d.Audit, cfg: d.Config.withDefaults(), log: d.Logger, now: d.Now,
 		background: make(chan struct{}, maxBackground)}
+	if d.DB != nil {
+		s.userQuery, s.sessionQuery = callerQueries(d.DB.Dialect())
+	}
+	return s
 }
 
 // Policy adapts a Hasher and a minimum length to records.PasswordHasher.
@@ -155,8 +163,17 @@ const HashWait = 10 * time.Second
 // Validate applies the password policy.
 func (p Policy) Validate(pw string) error { return auth.ValidatePassword(pw, p.MinLength) }
 
+// caller loads userID as a caller: its record and roles, fresh.
 func (s *Service) caller(ctx context.Context, userID string) (records.Caller, error) {
-	user, err := s.records.User(ctx, userID)
+	return s.loadCaller(ctx, userID, s.userQuery)
+}
+
+// loadCaller is caller in one query, q, whose row may have to meet a
+// condition too (args are the arguments of that condition). A user that is
+// missing, disabled or fails the condition is ErrUnauthenticated.
+func (s *Service) loadCaller(ctx context.Context, userID string, q *records.UserQuery, args ...any) (records.Caller, error) {
+	var roles any
+	user, err := s.records.UserWith(ctx, userID, q, []any{&roles}, args...)
 	if errors.Is(err, records.ErrNotFound) {
 		return records.Caller{}, ErrUnauthenticated
 	}
@@ -166,21 +183,101 @@ func (s *Service) caller(ctx context.Context, userID string) (records.Caller, er
 	if user["disabled"] == true {
 		return records.Caller{}, ErrUnauthenticated
 	}
-	roles, err := s.roles(ctx, userID)
+	list, err := decodeRoles(roles)
 	if err != nil {
 		return records.Caller{}, err
 	}
-	c := records.Caller{Auth: access.Auth{ID: userID, Roles: roles, Fields: map[string]any{}}}
+	c := records.Caller{Auth: access.Auth{ID: userID, Roles: list, Fields: make(map[string]any, len(user))}}
 	c.Auth.Email, _ = user["email"].(string)
 	for k, v := range user {
 		c.Auth.Fields[k] = v
 	}
-	for _, r := range roles {
+	for _, r := range list {
 		if r == SuperuserRole {
 			c.Superuser = true
 		}
 	}
 	return c, nil
+}
+
+// callerQueries are the queries of loadCaller: a user, and a user with a
+// live session of its own (liveSessionOfUser).
+func callerQueries(d store.Dialect) (user, session *records.UserQuery) {
+	roles := rolesSQL(d)
+	return &records.UserQuery{Select: []string{roles}},
+		&records.UserQuery{Select: []string{roles}, Where: liveSessionOfUser}
+}
+
+// rolesSQL selects the roles of user u as a JSON array (or NULL for none on
+// PostgreSQL), in the order of s.roles: the aggregate's ORDER BY uses the
+// column's collation, as that query's does. JSON, not a separator, because
+// nothing in the table stops a role name from holding one.
+func rolesSQL(d store.Dialect) string {
+	if d == store.Postgres {
+		return `(SELECT json_agg(role ORDER BY role)::text FROM _keep_user_roles WHERE user_id = u.id)`
+	}
+	return `(SELECT json_group_array(role ORDER BY role) FROM _keep_user_roles WHERE user_id = u.id)`
+}
+
+// decodeRoles reads the column of rolesSQL.
+func decodeRoles(v any) ([]string, error) {
+	var raw string
+	switch v := v.(type) {
+	case nil:
+		return []string{}, nil
+	case string:
+		raw = v
+	case []byte:
+		raw = string(v)
+	default:
+		return nil, fmt.Errorf("load roles: unexpected %T", v)
+	}
+	if roles, ok := plainRoles(raw); ok {
+		return roles, nil
+	}
+	roles := []string{}
+	if err := json.Unmarshal([]byte(raw), &roles); err != nil {
+		return nil, fmt.Errorf("load roles: %w", err)
+	}
+	return roles, nil
+}
+
+// plainRoles decodes a JSON array of strings without escapes, the common
+// case, cheaper than encoding/json on every request. Without a backslash
+// every quote delimits a string, so the strings are what lies between the
+// 1st and 2nd quote, the 3rd and 4th, and so on. Anything else (escapes,
+// or not an array of strings alone) is left to encoding/json.
+func plainRoles(raw string) ([]string, bool) {
+	if len(raw) < 2 || raw[0] != '[' || raw[len(raw)-1] != ']' || strings.IndexByte(raw, '\\') >= 0 {
+		return nil, false
+	}
+	roles := make([]string, 0, strings.Count(raw, `"`)/2)
+	rest := raw[1 : len(raw)-1]
+	for {
+		rest = strings.TrimLeft(rest, " ")
+		if rest == "" {
+			return roles, true
+		}
+		if len(roles) > 0 {
+			if rest[0] != ',' {
+				return nil, false
+			}
+			rest = strings.TrimLeft(rest[1:], " ")
+		}
+		if rest == "" || rest[0] != '"' {
+			return nil, false
+		}
+		end := strings.IndexByte(rest[1:], '"')
+		if end < 0 {
+			return nil, false
+		}
+		role := rest[1 : 1+end]
+		if strings.ContainsFunc(role, func(r rune) bool { return r < 0x20 }) {
+			return nil, false // encoding/json refuses raw control characters
+		}
+		roles = append(roles, role)
+		rest = rest[2+end:]
+	}
 }
 
 func (s *Service) roles(ctx context.Context, userID string) ([]string, error) {

@@ -156,10 +156,13 @@ func (s *Service) Authenticate(ctx context.Context, token string, client ClientI
 	if err != nil {
 		return records.Caller{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
-	if err := s.checkSession(ctx, claims.SessionID, claims.Subject); err != nil {
-		return records.Caller{}, err
+	if claims.SessionID == "" {
+		return records.Caller{}, ErrUnauthenticated // every access token Keep issues has a session
 	}
-	c, err := s.caller(ctx, claims.Subject)
+	// One query on every request: the user, its roles and the session,
+	// which must be alive and the user's own.
+	args := s.appendLiveArgs(append(make([]any, 0, 3), claims.SessionID), s.clock())
+	c, err := s.loadCaller(ctx, claims.Subject, s.sessionQuery, args...)
 	if err != nil {
 		return records.Caller{}, err
 	}

@@ -4,9 +4,10 @@ package accounts
 //
 // A login creates a row in _keep_sessions and the first refresh token of
 // that session in _keep_refresh_tokens. Every access token names its session
-// ("sid"), and Authenticate checks the session on every request with one
-// primary-key read, so ending a session ends its access tokens at the very
-// next request, not only when they expire.
+// ("sid"), and Authenticate checks the session on every request (a
+// primary-key read within the query that loads the user), so ending a
+// session ends its access tokens at the very next request, not only when
+// they expire.
 //
 // Refresh tokens are 256 random bits, handed out once and stored only as the
 // hex SHA-256 of the whole token. Refreshing marks the presented token used
@@ -157,6 +158,7 @@ func scanSessionRow(row store.Row, extra ...any) (sessionRow, error) {
 }
 
 // alive reports whether the session may still be used at now.
+// liveSessionSQL is the same test in SQL; the two must agree.
 func (s *Service) alive(r sessionRow, now time.Time) bool {
 	return !r.revoked && now.Before(r.expiresAt) && now.Before(r.lastUsed.Add(s.cfg.SessionIdle))
 }
@@ -165,8 +167,11 @@ func (s *Service) alive(r sessionRow, now time.Time) bool {
 // of liveArgs.
 const liveSessionSQL = `revoked_at IS NULL AND expires_at > ? AND last_used > ?`
 
-func (s *Service) liveArgs(now time.Time) []any {
-	return []any{s.timeArg(now), s.timeArg(now.Add(-s.cfg.SessionIdle))}
+func (s *Service) liveArgs(now time.Time) []any { return s.appendLiveArgs(nil, now) }
+
+// appendLiveArgs appends the arguments of liveSessionSQL to args.
+func (s *Service) appendLiveArgs(args []any, now time.Time) []any {
+	return append(args, s.timeArg(now), s.timeArg(now.Add(-s.cfg.SessionIdle)))
 }
 
 // startSession creates a session for userID and returns its first tokens.
@@ -220,26 +225,11 @@ func (s *Service) sessionResult(ctx context.Context, userID, sid, refreshToken s
 		RefreshToken: refreshToken, User: user}, nil
 }
 
-// checkSession fails with ErrUnauthenticated unless session sid of userID
-// is alive. It runs on every authenticated request: one primary-key read,
-// no write.
-func (s *Service) checkSession(ctx context.Context, sid, userID string) error {
-	if sid == "" {
-		return ErrUnauthenticated // every access token Keep issues has a session
-	}
-	r, err := scanSessionRow(s.db.QueryRow(ctx,
-		`SELECT user_id, last_used, expires_at, revoked_at FROM _keep_sessions WHERE id = ?`, sid))
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrUnauthenticated
-	}
-	if err != nil {
-		return fmt.Errorf("check session: %w", err)
-	}
-	if r.userID != userID || !s.alive(r, s.clock()) {
-		return ErrUnauthenticated
-	}
-	return nil
-}
+// liveSessionOfUser is the condition Authenticate puts on the user row u:
+// session ? is alive (the arguments of liveSessionSQL follow the id) and
+// belongs to u. Its unqualified names resolve to _keep_sessions, the
+// innermost table, so a users field of the same name cannot capture them.
+const liveSessionOfUser = `EXISTS (SELECT 1 FROM _keep_sessions WHERE id = ? AND user_id = u.id AND ` + liveSessionSQL + `)`
 
 // Refresh rotates a refresh token: the presented one stops working and the
 // answer carries its successor and a new access token. See the comment at

@@ -13,6 +13,7 @@ import (
 	"github.com/keep-dev/keep/internal/access"
 	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/auth"
+	"github.com/keep-dev/keep/internal/keyring"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
 	"github.com/keep-dev/keep/internal/store/enginetest"
@@ -43,7 +44,7 @@ const (
 )
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	db    store.DB
 	rec   *records.Service
 	acc   *accounts.Service
@@ -51,11 +52,17 @@ type fixture struct {
 	tok   *auth.Tokens
 }
 
-func newFixture(t *testing.T, db store.DB) *fixture {
+func newFixture(t testing.TB, db store.DB) *fixture {
+	t.Helper()
+	return newFixtureRing(t, db, nil)
+}
+
+// newFixtureRing is newFixture with ring sealing encrypted fields.
+func newFixtureRing(t testing.TB, db store.DB, ring *keyring.Ring) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	hasher := auth.NewHasher(auth.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}, 4)
-	rec, err := records.New(ctx, db, records.Options{Hasher: accounts.Policy{Hasher: hasher, MinLength: 8}})
+	rec, err := records.New(ctx, db, records.Options{Hasher: accounts.Policy{Hasher: hasher, MinLength: 8}, Keyring: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
