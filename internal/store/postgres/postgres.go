@@ -27,7 +27,9 @@ type Options struct {
 
 // DB is an open PostgreSQL database. It is safe for concurrent use.
 type DB struct {
-	pool   *sql.DB
+	pool *sql.DB
+	// gate admits calls to the pool in arrival order.
+	gate   *sqldb.Gate
 	log    *slog.Logger
 	closed atomic.Bool
 }
@@ -54,7 +56,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	pool := stdlib.OpenDB(*cfg)
 	pool.SetMaxOpenConns(n)
 	pool.SetMaxIdleConns(n)
-	db := &DB{pool: pool, log: log.With("component", "store", "engine", "postgres")}
+	db := &DB{pool: pool, gate: sqldb.NewGate(n), log: log.With("component", "store", "engine", "postgres")}
 	if err := pool.PingContext(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -74,7 +76,7 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) (int64, error
 	if db.closed.Load() {
 		return 0, store.ErrClosed
 	}
-	return querier(db.pool).Exec(ctx, query, args...)
+	return db.poolQuerier().Exec(ctx, query, args...)
 }
 
 // Query runs a query outside a transaction.
@@ -83,7 +85,7 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (store.Rows,
 		return nil, store.ErrClosed
 	}
 	for i := 0; ; i++ {
-		rows, err := querier(db.pool).Query(ctx, query, args...)
+		rows, err := db.poolQuerier().Query(ctx, query, args...)
 		if err == nil || !staleCachedPlan(err) || i == staleRetries {
 			return rows, err
 		}
@@ -95,7 +97,7 @@ func (db *DB) QueryRow(ctx context.Context, query string, args ...any) store.Row
 	if db.closed.Load() {
 		return sqldb.ErrRow(store.ErrClosed)
 	}
-	return retryRow{func() store.Row { return querier(db.pool).QueryRow(ctx, query, args...) }}
+	return retryRow{func() store.Row { return db.poolQuerier().QueryRow(ctx, query, args...) }}
 }
 
 // retryRow runs its query again when the first Scan meets a stale cached
@@ -125,7 +127,7 @@ func (db *DB) Tx(ctx context.Context, fn func(q store.Querier) error) error {
 		return store.ErrClosed
 	}
 	return sqldb.TxRunner{Pool: db.pool, Querier: querier, MapErr: mapErr, Retryable: retryable,
-		Attempts: txAttempts, Backoff: txBackoff, Log: db.log}.Run(ctx, fn)
+		Attempts: txAttempts, Backoff: txBackoff, Log: db.log, Gate: db.gate}.Run(ctx, fn)
 }
 
 // Ping checks that the server answers.
@@ -156,4 +158,11 @@ func (db *DB) Close() error {
 		return nil
 	}
 	return db.pool.Close()
+}
+
+// poolQuerier runs statements on the pool, through the gate.
+func (db *DB) poolQuerier() sqldb.Querier {
+	q := querier(db.pool)
+	q.Gate = db.gate
+	return q
 }

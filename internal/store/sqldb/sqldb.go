@@ -33,10 +33,17 @@ type Querier struct {
 	// Stmts, when set, is the statement cache of the pool C is (or whose
 	// transaction C is).
 	Stmts *StmtCache
+	// Gate, when set, admits the calls to C (a pool) in arrival order; a
+	// call holds its slot until its rows are closed or its row scanned.
+	Gate *Gate
 }
 
 // Exec runs a statement and reports the rows it affected.
 func (q Querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if err := q.Gate.Enter(ctx); err != nil {
+		return 0, err
+	}
+	defer q.Gate.Leave()
 	query = q.Dialect.Rebind(query)
 	var res sql.Result
 	var err error
@@ -54,6 +61,9 @@ func (q Querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 
 // Query runs a query; the caller closes the rows.
 func (q Querier) Query(ctx context.Context, query string, args ...any) (store.Rows, error) {
+	if err := q.Gate.Enter(ctx); err != nil {
+		return nil, err
+	}
 	query = q.Dialect.Rebind(query)
 	var r *sql.Rows
 	var err error
@@ -63,35 +73,72 @@ func (q Querier) Query(ctx context.Context, query string, args ...any) (store.Ro
 		r, err = q.C.QueryContext(ctx, query, args...)
 	}
 	if err != nil {
+		q.Gate.Leave()
 		return nil, q.MapErr(err)
 	}
-	return rows{r, q.MapErr}, nil
+	return &rows{Rows: r, mapErr: q.MapErr, gate: q.Gate}, nil
 }
 
 // QueryRow runs a query for one row.
 func (q Querier) QueryRow(ctx context.Context, query string, args ...any) store.Row {
+	if err := q.Gate.Enter(ctx); err != nil {
+		return ErrRow(err)
+	}
 	query = q.Dialect.Rebind(query)
 	if s := q.prepared(ctx, query); s != nil {
-		return row{s.QueryRowContext(ctx, args...), q.MapErr}
+		return &row{r: s.QueryRowContext(ctx, args...), mapErr: q.MapErr, gate: q.Gate}
 	}
-	return row{q.C.QueryRowContext(ctx, query, args...), q.MapErr}
+	return &row{r: q.C.QueryRowContext(ctx, query, args...), mapErr: q.MapErr, gate: q.Gate}
 }
 
+// rows leaves its gate once, when the rows end or are closed, whichever
+// comes first (database/sql frees the connection at either).
 type rows struct {
 	*sql.Rows
 	mapErr func(error) error
+	gate   *Gate
+	left   bool
 }
 
-func (r rows) Scan(dest ...any) error { return r.mapErr(r.Rows.Scan(dest...)) }
-func (r rows) Err() error             { return r.mapErr(r.Rows.Err()) }
-func (r rows) Close() error           { return r.mapErr(r.Rows.Close()) }
+func (r *rows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.leave()
+	return false
+}
 
+func (r *rows) Scan(dest ...any) error { return r.mapErr(r.Rows.Scan(dest...)) }
+func (r *rows) Err() error             { return r.mapErr(r.Rows.Err()) }
+
+func (r *rows) Close() error {
+	err := r.mapErr(r.Rows.Close())
+	r.leave()
+	return err
+}
+
+func (r *rows) leave() {
+	if !r.left {
+		r.left = true
+		r.gate.Leave()
+	}
+}
+
+// row holds its gate's slot until Scan, which frees the connection.
 type row struct {
 	r      *sql.Row
 	mapErr func(error) error
+	gate   *Gate
+	left   bool
 }
 
-func (r row) Scan(dest ...any) error { return r.mapErr(r.r.Scan(dest...)) }
+func (r *row) Scan(dest ...any) error {
+	if !r.left {
+		r.left = true
+		defer r.gate.Leave()
+	}
+	return r.mapErr(r.r.Scan(dest...))
+}
 
 // Migration is one embedded NNNN_name.sql file.
 type Migration struct {

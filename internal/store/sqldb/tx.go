@@ -26,6 +26,9 @@ type TxRunner struct {
 	// Group, when set, commits the transactions of the pool (which must
 	// have one connection) in batches.
 	Group *Group
+	// Gate, when set, admits transactions to Pool in arrival order; a
+	// transaction holds its slot until it commits or rolls back.
+	Gate *Gate
 }
 
 // Run runs fn in a transaction and commits if it returns nil, retrying as
@@ -52,6 +55,17 @@ func (r TxRunner) once(ctx context.Context, fn func(q store.Querier) error) erro
 	if r.Group != nil {
 		return r.Group.run(ctx, r, fn)
 	}
+	if err := r.Gate.Enter(ctx); err != nil {
+		return err
+	}
+	left := false
+	leave := func() {
+		if !left {
+			left = true
+			r.Gate.Leave()
+		}
+	}
+	defer leave()
 	tx, err := r.Pool.BeginTx(ctx, nil)
 	if err != nil {
 		return r.MapErr(err)
@@ -73,6 +87,7 @@ func (r TxRunner) once(ctx context.Context, fn func(q store.Querier) error) erro
 	if err := tx.Commit(); err != nil {
 		return r.MapErr(err)
 	}
+	leave() // the connection is back in the pool; the hooks may use it
 	for _, f := range q.after {
 		f()
 	}

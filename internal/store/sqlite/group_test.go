@@ -254,3 +254,84 @@ func TestGroupCommitWaiterGivesUp(t *testing.T) {
 		t.Errorf("rows = %v, want holder and later committed", ids)
 	}
 }
+
+// TestReadGateFreesEverySlot runs reads that end every way a read can end
+// (rows read to the end, rows closed early, a row scanned, no row, a
+// failing query) on a pool of two readers, then holds two reads open at
+// once: a slot lost by any of them would make the last read wait forever.
+func TestReadGateFreesEverySlot(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "k.db"), sqlite.Options{Readers: 2})
+	if err := db.Tx(t.Context(), func(q store.Querier) error {
+		for _, s := range []string{`CREATE TABLE items (id TEXT PRIMARY KEY)`, `INSERT INTO items (id) VALUES ('a'), ('b'), ('c')`} {
+			if _, err := q.Exec(t.Context(), s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	reads := []func() error{
+		func() error { // to the end, then closed
+			rows, err := db.Query(ctx, `SELECT id FROM items`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+			}
+			return rows.Err()
+		},
+		func() error { // closed after the first row
+			rows, err := db.Query(ctx, `SELECT id FROM items`)
+			if err != nil {
+				return err
+			}
+			rows.Next()
+			return rows.Close()
+		},
+		func() error {
+			var id string
+			return db.QueryRow(ctx, `SELECT id FROM items WHERE id = ?`, "a").Scan(&id)
+		},
+		func() error {
+			var id string
+			if err := db.QueryRow(ctx, `SELECT id FROM items WHERE id = ?`, "zz").Scan(&id); !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("missing row: %v", err)
+			}
+			return nil
+		},
+		func() error {
+			if _, err := db.Query(ctx, `SELECT nope FROM items`); err == nil {
+				return errors.New("a bad query succeeded")
+			}
+			var n int
+			if err := db.QueryRow(ctx, `SELECT nope FROM items`).Scan(&n); err == nil {
+				return errors.New("a bad query row succeeded")
+			}
+			return nil
+		},
+	}
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			if err := reads[i%len(reads)](); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	r1, err := db.Query(wait, `SELECT id FROM items`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r1.Close()
+	r2, err := db.Query(wait, `SELECT id FROM items`)
+	if err != nil {
+		t.Fatalf("a second read with two readers: %v (a gate slot was lost)", err)
+	}
+	r2.Close()
+}

@@ -66,9 +66,11 @@ type DB struct {
 	readerStmts, writerStmts *sqldb.StmtCache
 	// group batches the transactions waiting for the writer into one
 	// commit (one fsync).
-	group  *sqldb.Group
-	log    *slog.Logger
-	closed atomic.Bool
+	group *sqldb.Group
+	// readGate admits reads to the reader pool in arrival order.
+	readGate *sqldb.Gate
+	log      *slog.Logger
+	closed   atomic.Bool
 }
 
 // maxCachedStmts bounds each pool's statement cache.
@@ -103,16 +105,17 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	f.Close()
 
 	db := &DB{
-		writer: openPool(path, false, opts),
-		reader: openPool(path, true, opts),
-		log:    opts.Logger.With("component", "store", "engine", "sqlite"),
-		group:  sqldb.NewGroup(),
+		writer:   openPool(path, false, opts),
+		reader:   openPool(path, true, opts),
+		log:      opts.Logger.With("component", "store", "engine", "sqlite"),
+		group:    sqldb.NewGroup(),
+		readGate: sqldb.NewGate(opts.Readers),
 	}
 	db.readerStmts = sqldb.NewStmtCache(db.reader, maxCachedStmts)
 	db.writerStmts = sqldb.NewStmtCache(db.writer, maxCachedStmts)
 	// The writer goes first: its first connection switches the file to WAL
 	// and migrations create the schema before any reader looks at it.
-	if err := migrate(ctx, db.writer, db.log); err != nil {
+	if err := openWriter(ctx, db); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -121,6 +124,25 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open reader: %w", mapErr(err))
 	}
 	return db, nil
+}
+
+// openWriter runs the migrations on the writer. Two processes opening a
+// new file at once can get SQLITE_BUSY without the busy timeout's wait
+// (the switch to WAL takes its lock without the busy handler), so a busy
+// failure is tried again a few times, as Tx does.
+func openWriter(ctx context.Context, db *DB) error {
+	for attempt := 1; ; attempt++ {
+		err := migrate(ctx, db.writer, db.log)
+		if err == nil || !errors.Is(err, store.ErrBusy) || attempt >= txAttempts {
+			return err
+		}
+		db.log.DebugContext(ctx, "retrying migrations", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(txBackoff << attempt):
+		}
+	}
 }
 
 func openPool(path string, readOnly bool, o Options) *sql.DB {
@@ -250,6 +272,7 @@ func (db *DB) Close() error {
 func (db *DB) readerQuerier() sqldb.Querier {
 	q := querier(db.reader)
 	q.Stmts = db.readerStmts
+	q.Gate = db.readGate
 	return q
 }
 
