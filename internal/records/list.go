@@ -129,14 +129,34 @@ func parseSort(c *Collection, caller Caller, spec string) ([]sortTerm, error) {
 	return terms, nil
 }
 
+// notNull reports whether the column never holds NULL: id, created and
+// updated, and the system fields of users, are NOT NULL on both engines;
+// field columns are nullable (see columnType).
+func (col column) notNull() bool { return col.field == nil || col.field.ID == "" }
+
 // orderBy puts NULLs first in ascending order on both engines (SQLite's
-// default; PostgreSQL indexes are created NULLS FIRST to match).
+// default; PostgreSQL indexes of fields are created NULLS FIRST to match).
+//
+// A column that is never NULL gets no NULLS clause: the order is the same,
+// and only then can PostgreSQL read it from the primary key (or a unique
+// index of users), which is ASC NULLS LAST. Its planner does not use NOT
+// NULL to equate the two orders, so "id" ASC NULLS FIRST, the default
+// sort, made every list read and sort all the rows the rule lets through
+// instead of the first rows of the index (a list of 10,000 posts: 2.4 ms
+// against 0.05 ms).
 func orderBy(terms []sortTerm) string {
 	parts := make([]string, len(terms))
 	for i, t := range terms {
-		dir := " ASC NULLS FIRST"
-		if t.desc {
+		var dir string
+		switch {
+		case t.col.notNull() && t.desc:
+			dir = " DESC"
+		case t.col.notNull():
+			dir = " ASC"
+		case t.desc:
 			dir = " DESC NULLS LAST"
+		default:
+			dir = " ASC NULLS FIRST"
 		}
 		parts[i] = store.QuoteIdent(t.col.name) + dir
 	}
@@ -214,6 +234,9 @@ func (s *Service) keyset(sortSpec string, terms []sortTerm, token string) (strin
 			after, equal = "1=0", col+" IS NULL"
 		case !terms[i].desc:
 			after, equal, afterArgs, equalArgs = col+" > ?", col+" = ?", []any{v}, []any{v}
+		case terms[i].col.notNull():
+			// No NULLs to come after v: a plain range the index serves.
+			after, equal, afterArgs, equalArgs = col+" < ?", col+" = ?", []any{v}, []any{v}
 		default:
 			after, equal, afterArgs, equalArgs = "("+col+" < ? OR "+col+" IS NULL)", col+" = ?", []any{v}, []any{v}
 		}
