@@ -120,9 +120,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
 	st := state(r)
 	if e.Status >= 500 {
-		st.log.ErrorContext(r.Context(), "request failed", "err", err)
+		st.logger().ErrorContext(r.Context(), "request failed", "err", err)
 	} else if e.Err != nil {
-		st.log.DebugContext(r.Context(), "request refused", "status", e.Status, "err", e.Err)
+		st.logger().DebugContext(r.Context(), "request refused", "status", e.Status, "err", e.Err)
 	}
 	switch e.Status {
 	case http.StatusUnauthorized:

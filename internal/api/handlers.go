@@ -17,7 +17,7 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 	if a.ready != nil {
 		if err := a.ready(r.Context()); err != nil {
-			state(r).log.Warn("not ready", "err", err)
+			state(r).logger().Warn("not ready", "err", err)
 			return newError(http.StatusServiceUnavailable, "unavailable", "the database is not reachable")
 		}
 	}

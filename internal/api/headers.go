@@ -30,18 +30,31 @@ const (
 // route lives under /api/) and on any request that carries credentials, so
 // a shared cache never keeps a user's answer; a handler may still set its
 // own (the public JWKS does).
+//
+// The values are shared slices, set without Header.Set's copy (one
+// allocation per header per request). Each has length = capacity 1, so a
+// later Add appends to a fresh array and never writes into them.
 func setSecurityHeaders(h http.Header, r *http.Request) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Frame-Options", "DENY")
+	h["X-Content-Type-Options"] = hdrNosniff
+	h["Referrer-Policy"] = hdrNoReferrer
+	h["Content-Security-Policy"] = hdrCSP
+	h["X-Frame-Options"] = hdrDeny
 	if r.TLS != nil {
-		h.Set("Strict-Transport-Security", hsts)
+		h["Strict-Transport-Security"] = hdrHSTS
 	}
 	if strings.HasPrefix(r.URL.Path, "/api/") || r.Header.Get("Authorization") != "" {
-		h.Set("Cache-Control", "no-store")
+		h["Cache-Control"] = hdrNoStore
 	}
 }
+
+var (
+	hdrNosniff    = []string{"nosniff"}
+	hdrNoReferrer = []string{"no-referrer"}
+	hdrCSP        = []string{contentSecurityPolicy}
+	hdrDeny       = []string{"DENY"}
+	hdrHSTS       = []string{hsts}
+	hdrNoStore    = []string{"no-store"}
+)
 
 // cors is the cross-origin policy: the exact origins allowed to call the
 // API from a browser, none by default. It is read-only after newCORS and

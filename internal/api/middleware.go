@@ -25,9 +25,19 @@ type reqState struct {
 	id      string
 	route   string
 	caller  records.Caller
+	base    *slog.Logger // the API's logger; log is it with the request id
 	log     *slog.Logger
 	started time.Time
 	audit   audit.Request // in the context too (audit.RequestFrom)
+}
+
+// logger is the request's logger, made at its first use: most requests
+// log nothing, and slog's With costs a handler copy and the encoded id.
+func (st *reqState) logger() *slog.Logger {
+	if st.log == nil {
+		st.log = st.base.With("request_id", st.id)
+	}
+	return st.log
 }
 
 type stateKey struct{}
@@ -82,7 +92,7 @@ func (a *API) outer(next http.Handler) http.Handler {
 		} else {
 			st.id = newRequestID()
 		}
-		st.log = a.log.With("request_id", st.id)
+		st.base = a.log
 		// One context for both: the request state, and who and where for
 		// the audit log (the actor is filled in once the caller is known).
 		ci := clientInfo(r)
@@ -97,7 +107,7 @@ func (a *API) outer(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				st.log.Error("panic", "panic", p, "stack", string(debug.Stack()))
+				st.logger().Error("panic", "panic", p, "stack", string(debug.Stack()))
 				if sw.status == 0 {
 					writeError(sw, r, &Error{Status: http.StatusInternalServerError, Code: "internal_error", Msg: "internal error"})
 				}
@@ -106,10 +116,14 @@ func (a *API) outer(next http.Handler) http.Handler {
 			if a.metrics != nil {
 				a.metrics.Observe(st.route, r.Method, sw.status, d)
 			}
-			// The path only: query strings can carry filter values.
-			st.log.Info("request", "method", r.Method, "path", r.URL.Path, "route", st.route,
-				"status", sw.status, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr,
-				"user", st.caller.Auth.ID)
+			// The path only: query strings can carry filter values. (The
+			// check first spares building the line's attributes when the
+			// level is off, as it is under load.)
+			if a.log.Enabled(r.Context(), slog.LevelInfo) {
+				st.logger().Info("request", "method", r.Method, "path", r.URL.Path, "route", st.route,
+					"status", sw.status, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr,
+					"user", st.caller.Auth.ID)
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})

@@ -387,12 +387,13 @@ type Tokens struct {
 	now      func() time.Time
 
 	// verified remembers tokens whose signature checked out, by their exact
-	// text, with the key id that signed them: a client sends the same token
-	// on every request for its lifetime, and the Ed25519 check was a quarter
-	// of a request's cost. Claims (exp, nbf, …) are still checked every
-	// time, and an entry counts only while its key is in the set.
+	// text, with the key id that signed them and their decoded claims: a
+	// client sends the same token on every request for its lifetime, and
+	// the Ed25519 check was a quarter of a request's cost (decoding the
+	// claims' JSON another 4 %). Claims (exp, nbf, …) are still checked
+	// every time, and an entry counts only while its key is in the set.
 	mu       sync.Mutex
-	verified map[string]string
+	verified map[string]verifiedToken
 }
 
 // maxVerified bounds the signature cache; when full it starts over, which
@@ -511,10 +512,8 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	// base64 alphabet up front. It matters beyond tidiness: the decoder
 	// skips CR and LF, which would otherwise let one token have many
 	// spellings.
-	if t.cachedSignature(token) {
-		_, rest, _ := strings.Cut(token, ".")
-		p64, _, _ := strings.Cut(rest, ".")
-		return t.checkClaims(p64)
+	if c, ok := t.cachedSignature(token); ok {
+		return t.validClaims(c)
 	}
 	dots := 0
 	for i := 0; i < len(token); i++ {
@@ -555,33 +554,47 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	}
 
 	// Only signed data from here on.
-	c, err := t.checkClaims(p64)
+	vc, err := decodeClaims(p64)
+	if err != nil {
+		return Claims{}, err
+	}
+	c, err := t.validClaims(vc)
 	if err == nil {
-		t.rememberSignature(token, kid)
+		t.rememberSignature(token, verifiedToken{kid: kid, claims: vc})
 	}
 	return c, err
 }
 
-// cachedSignature reports whether token's exact text was verified before by
-// a key that is still in the set.
-func (t *Tokens) cachedSignature(token string) bool {
-	t.mu.Lock()
-	kid, ok := t.verified[token]
-	t.mu.Unlock()
-	if !ok {
-		return false
-	}
-	_, still := t.keys.snap.Load().public[kid]
-	return still
+// verifiedToken is what the signature cache keeps of a token: the key
+// that signed it and its decoded claims (a token's text fixes them, so
+// they are decoded once; validClaims checks them again at every use).
+type verifiedToken struct {
+	kid    string
+	claims *verifiedClaims
 }
 
-func (t *Tokens) rememberSignature(token, kid string) {
+// cachedSignature returns the claims of token if its exact text was
+// verified before by a key that is still in the set.
+func (t *Tokens) cachedSignature(token string) (*verifiedClaims, bool) {
+	t.mu.Lock()
+	v, ok := t.verified[token]
+	t.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	if _, still := t.keys.snap.Load().public[v.kid]; !still {
+		return nil, false
+	}
+	return v.claims, true
+}
+
+func (t *Tokens) rememberSignature(token string, v verifiedToken) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.verified == nil || len(t.verified) >= maxVerified {
-		t.verified = make(map[string]string, 256)
+		t.verified = make(map[string]verifiedToken, 256)
 	}
-	t.verified[token] = kid
+	t.verified[token] = v
 }
 
 // parseHeader decodes the JOSE header strictly and returns its kid. Exact
@@ -647,15 +660,24 @@ type verifiedClaims struct {
 	Sid string          `json:"sid"`
 }
 
-func (t *Tokens) checkClaims(p64 string) (Claims, error) {
+// decodeClaims decodes a payload; validClaims checks what it says. The
+// decoded claims are never changed afterwards, so the signature cache can
+// share them.
+func decodeClaims(p64 string) (*verifiedClaims, error) {
 	raw, err := b64url.DecodeString(p64)
 	if err != nil {
-		return Claims{}, invalid("bad payload encoding")
+		return nil, invalid("bad payload encoding")
 	}
 	var c verifiedClaims
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return Claims{}, invalid("bad payload")
+		return nil, invalid("bad payload")
 	}
+	return &c, nil
+}
+
+// validClaims checks the claims of a token whose signature checked out,
+// against the clock, the issuer and the audience.
+func (t *Tokens) validClaims(c *verifiedClaims) (Claims, error) {
 	if c.Exp == nil || c.Nbf == nil || c.Iat == nil {
 		return Claims{}, invalid("missing exp, nbf or iat")
 	}

@@ -810,7 +810,7 @@ func TestSignatureCacheKeepsEveryCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !tok.cachedSignature(s) {
+	if _, ok := tok.cachedSignature(s); !ok {
 		t.Fatal("a verified token is not cached")
 	}
 	tampered := s[:len(s)-2] + map[bool]string{true: "AA", false: "BA"}[s[len(s)-2:] != "AA"]
