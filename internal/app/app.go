@@ -94,10 +94,25 @@ func NewWithStore(ctx context.Context, cfg config.Config, log *slog.Logger, db s
 	return k, nil
 }
 
+// hashSlots returns how many password hashes may run at once: GOMAXPROCS as
+// it was at the first call, one hash per core. That first call also adds as
+// many Ps. Argon2id keeps a P busy for the whole hash (tens of ms), so with
+// one P per core a login flood occupies every P and requests wait for the Go
+// scheduler (get by id fell to a quarter beside a flood); with Ps of their
+// own for the hashes, requests are always scheduled and the kernel shares the
+// cores. It runs once because GOMAXPROCS is per process and tests build many
+// Keeps in one; setting it stops the runtime from following a changed CPU
+// limit.
+var hashSlots = sync.OnceValue(func() int {
+	n := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(2 * n)
+	return n
+})
+
 func (k *Keep) build(ctx context.Context, withTokens bool) error {
 	// Argon2id at m=19 MiB: at most one hash per core in flight bounds the
-	// memory a login flood can take to GOMAXPROCS × 19 MiB.
-	hasher := auth.NewHasher(auth.DefaultParams(), runtime.GOMAXPROCS(0))
+	// memory a login flood can take to cores × 19 MiB.
+	hasher := auth.NewHasher(auth.DefaultParams(), hashSlots())
 	ring, err := k.openKeyring(ctx) // keyring.go
 	if err != nil {
 		return err

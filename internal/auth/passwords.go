@@ -84,6 +84,12 @@ func (p Params) weakerThan(q Params) bool {
 // semaphore bounds how many run at once: a login flood queues instead of
 // exhausting memory.
 //
+// A running hash also holds a P (a Go scheduler slot) throughout, so a
+// server should have more Ps than slots or a flood leaves none for requests
+// (internal/app adds one P per slot). The work cannot be moved to a thread of
+// lower kernel priority: argon2.IDKey computes in goroutines of its own, not
+// on the caller's thread, so LockOSThread and setpriority would not reach it.
+//
 // A Hasher is safe for concurrent use. The zero value is not usable; create
 // one with [NewHasher].
 type Hasher struct {
