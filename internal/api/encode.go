@@ -112,7 +112,9 @@ func appendValue(b []byte, v any) ([]byte, error) {
 			return strconv.AppendFloat(b, v, 'f', -1, 64), nil
 		}
 	case time.Time:
-		if y := v.Year(); y >= 0 && y <= 9999 {
+		// json.Marshal refuses years outside 0–9999 and zone offsets of a
+		// day or more: leave those to it.
+		if _, off := v.Zone(); v.Year() >= 0 && v.Year() <= 9999 && -86400 < off && off < 86400 {
 			b = append(b, '"')
 			b = v.AppendFormat(b, time.RFC3339Nano)
 			return append(b, '"'), nil

@@ -47,6 +47,7 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		{"NaN", records.Record{"x": math.NaN()}},
 		{"infinity", records.Record{"x": math.Inf(-1)}},
 		{"times", records.Record{"created": when, "local": when.In(time.FixedZone("x", 3600)), "zero": time.Time{}, "far": time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"time with a zone offset of a day", records.Record{"t": time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("far", 86400))}},
 		{"string lists", records.Record{"tags": []string{"a", "<b>", ""}, "none": []string{}, "nil": []string(nil)}},
 		{"raw JSON", records.Record{"doc": json.RawMessage(` {"a": [1, 2, "<x>"]} `)}},
 		{"invalid raw JSON", records.Record{"doc": json.RawMessage(`{"a":`)}},

@@ -3,6 +3,8 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,9 +33,14 @@ type Group struct {
 	MaxMembers int
 	MaxAge     time.Duration
 
-	slot    chan struct{} // held by the transaction that owns the connection
-	waiting atomic.Int32  // transactions waiting for slot
-	open    *batch        // the batch being filled; only the slot holder touches it
+	slot chan struct{} // held by the transaction that owns the connection
+	open *batch        // the batch being filled; only the slot holder touches it
+
+	// mu orders a holder's choice to leave the batch open for the waiters
+	// against the last waiter giving up, so that a batch is never left open
+	// with nobody to close it.
+	mu      sync.Mutex
+	waiting int // transactions waiting for slot
 
 	commits, members atomic.Int64
 }
@@ -56,7 +63,11 @@ func (g *Group) Stats() GroupStats {
 }
 
 // Waiting is the number of transactions waiting for the connection.
-func (g *Group) Waiting() int { return int(g.waiting.Load()) }
+func (g *Group) Waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiting
+}
 
 // batch is one database transaction shared by the members of a group.
 type batch struct {
@@ -125,17 +136,30 @@ func (g *Group) run(ctx context.Context, r TxRunner, fn func(q store.Querier) er
 }
 
 // acquire takes the connection, or gives up when ctx ends. A waiter that
-// gives up last closes the batch a holder may have left open for it.
+// gives up last closes the batch a holder may have left open for it, if
+// the connection is free; if it is not, its holder has yet to choose and
+// will see that nobody waits.
 func (g *Group) acquire(ctx context.Context, r TxRunner) error {
-	g.waiting.Add(1)
+	g.mu.Lock()
+	g.waiting++
+	g.mu.Unlock()
 	select {
 	case g.slot <- struct{}{}:
-		g.waiting.Add(-1)
+		g.mu.Lock()
+		g.waiting--
+		g.mu.Unlock()
 		return nil
 	case <-ctx.Done():
-		if g.waiting.Add(-1) == 0 {
-			g.slot <- struct{}{}
-			g.release(r)
+		g.mu.Lock()
+		g.waiting--
+		last := g.waiting == 0
+		g.mu.Unlock()
+		if last {
+			select {
+			case g.slot <- struct{}{}:
+				g.release(r)
+			default:
+			}
 		}
 		return ctx.Err()
 	}
@@ -144,29 +168,46 @@ func (g *Group) acquire(ctx context.Context, r TxRunner) error {
 // release gives the connection up, committing the open batch first unless
 // another transaction waits to join it.
 func (g *Group) release(r TxRunner) {
-	if b := g.open; b != nil && (g.waiting.Load() == 0 || b.members >= g.MaxMembers || time.Since(b.began) >= g.MaxAge) {
-		g.open = nil
-		if b.members == 0 {
-			b.tx.Rollback() // every member failed: nothing to commit
-		} else if err := b.tx.Commit(); err != nil {
-			// A failed COMMIT leaves nothing committed: the driver rolls back.
-			b.err = r.MapErr(err)
-		} else {
-			g.commits.Add(1)
-			g.members.Add(int64(b.members))
-		}
-		close(b.done)
-		// The connection is free now: prepare what the batch missed.
-		r.Stmts.Fill(context.Background())
+	g.mu.Lock()
+	b := g.open
+	if b == nil || (g.waiting > 0 && b.members < g.MaxMembers && time.Since(b.began) < g.MaxAge) {
+		// Nothing to commit, or left open for a waiter: freed under mu, so
+		// that a waiter giving up meanwhile finds the connection free.
+		<-g.slot
+		g.mu.Unlock()
+		return
 	}
+	g.open = nil
+	g.mu.Unlock()
+	if b.members == 0 {
+		b.tx.Rollback() // every member failed: nothing to commit
+	} else if err := b.tx.Commit(); err != nil {
+		b.err = r.MapErr(err)
+		abandon(r)
+	} else {
+		g.commits.Add(1)
+		g.members.Add(int64(b.members))
+	}
+	close(b.done)
+	// The connection is free now: prepare what the batch missed.
+	r.Stmts.Fill(context.Background())
 	<-g.slot
+}
+
+// abandon makes sure no transaction stays open on the pool's connection
+// after a failed COMMIT or ROLLBACK: SQLite keeps a transaction open when
+// its COMMIT fails busy, while database/sql has already given the
+// connection back as if it were clean. The error (no transaction is
+// active) is the usual outcome and is ignored.
+func abandon(r TxRunner) {
+	r.Pool.ExecContext(context.Background(), `ROLLBACK`)
 }
 
 // exec runs a savepoint statement; if it fails the whole batch is lost.
 func (g *Group) exec(b *batch, r TxRunner, stmt string) error {
 	if _, err := b.tx.ExecContext(context.Background(), stmt); err != nil {
 		err = r.MapErr(err)
-		g.fail(b, err)
+		g.fail(b, r, err)
 		return err
 	}
 	return nil
@@ -179,16 +220,19 @@ func (g *Group) undo(b *batch, r TxRunner) {
 	}
 }
 
-// fail ends b without committing: its members waiting for the commit get
-// err (nothing of theirs was acknowledged), and the next transaction starts
-// a new batch.
-func (g *Group) fail(b *batch, err error) {
+// fail ends b without committing, after err broke its transaction: the
+// members waiting for the commit did nothing wrong and nothing of theirs
+// was acknowledged, so they get an error that Tx retries (ErrBusy), and
+// the next transaction starts a new batch.
+func (g *Group) fail(b *batch, r TxRunner, err error) {
 	if g.open != b {
 		return
 	}
 	g.open = nil
-	b.tx.Rollback()
-	b.err = err
+	if b.tx.Rollback() != nil {
+		abandon(r)
+	}
+	b.err = fmt.Errorf("%w: the shared transaction was rolled back by another member's failure: %w", store.ErrBusy, err)
 	close(b.done)
 }
 
