@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -103,11 +104,18 @@ func NewWithStore(ctx context.Context, cfg config.Config, log *slog.Logger, db s
 // cores. It runs once because GOMAXPROCS is per process and tests build many
 // Keeps in one; setting it stops the runtime from following a changed CPU
 // limit.
-var hashSlots = sync.OnceValue(func() int {
+// An operator's own GOMAXPROCS is kept as it is (the hashes then share it).
+var hashSlots = sync.OnceValue(func() int { return addHashProcs(os.Getenv("GOMAXPROCS") != "") })
+
+// addHashProcs doubles GOMAXPROCS unless it was set explicitly, and returns
+// the number of hash slots: GOMAXPROCS as it was.
+func addHashProcs(explicit bool) int {
 	n := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(2 * n)
+	if !explicit {
+		runtime.GOMAXPROCS(2 * n)
+	}
 	return n
-})
+}
 
 func (k *Keep) build(ctx context.Context, withTokens bool) error {
 	// Argon2id at m=19 MiB: at most one hash per core in flight bounds the
