@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/keep-dev/keep/internal/accounts"
@@ -100,6 +101,11 @@ type Deps struct {
 	// CORSOrigins are the exact origins browsers may call the API from;
 	// none by default (headers.go).
 	CORSOrigins []string
+	// DataInFlight, when set, counts the data-API requests (under
+	// /api/collections/) being served; the password hasher runs one hash
+	// at a time while it is above zero, so a login flood leaves cores to
+	// them.
+	DataInFlight *atomic.Int64
 }
 
 // API is the HTTP handler of Keep. It is safe for concurrent use.
@@ -119,6 +125,7 @@ type API struct {
 	bodyLimit int64
 	mux       *http.ServeMux
 	cors      *cors
+	inFlight  *atomic.Int64
 }
 
 // DefaultBodyLimit is the request body limit when none is configured.
@@ -128,7 +135,8 @@ const DefaultBodyLimit = 1 << 20
 func New(d Deps) http.Handler {
 	a := &API{records: d.Records, accounts: d.Accounts, roles: d.Roles, metrics: d.Metrics, jwks: d.JWKS, ready: d.Ready,
 		rotate: d.RotateSigningKey, keys: d.Keys, audit: d.Audit, denials: newDenialLimiter(), limiter: d.Limiter,
-		log: d.Logger, bodyLimit: d.BodyLimit, mux: http.NewServeMux(), cors: newCORS(d.CORSOrigins)}
+		log: d.Logger, bodyLimit: d.BodyLimit, mux: http.NewServeMux(), cors: newCORS(d.CORSOrigins),
+		inFlight: d.DataInFlight}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

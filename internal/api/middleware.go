@@ -132,7 +132,12 @@ func (a *API) outer(next http.Handler) http.Handler {
 // route wraps a handler that returns an error, recording the route pattern
 // and writing any error as the envelope.
 func (a *API) route(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	data := a.inFlight != nil && strings.Contains(pattern, " /api/collections/")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if data {
+			a.inFlight.Add(1)
+			defer a.inFlight.Add(-1)
+		}
 		st := state(r)
 		st.route = pattern
 		ar := &st.audit

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keep-dev/keep/internal/access"
@@ -121,6 +122,9 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 	// Argon2id at m=19 MiB: at most one hash per core in flight bounds the
 	// memory a login flood can take to cores × 19 MiB.
 	hasher := auth.NewHasher(auth.DefaultParams(), hashSlots())
+	// Hashes yield the other cores to data requests (see auth.Hasher).
+	dataInFlight := new(atomic.Int64)
+	hasher.SetBusy(func() bool { return dataInFlight.Load() > 0 })
 	ring, err := k.openKeyring(ctx) // keyring.go
 	if err != nil {
 		return err
@@ -195,6 +199,7 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 		Logger:           k.log.With("component", "http"),
 		BodyLimit:        k.cfg.BodyLimit,
 		CORSOrigins:      k.cfg.CORSOrigins,
+		DataInFlight:     dataInFlight,
 	})
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -90,11 +91,19 @@ func (p Params) weakerThan(q Params) bool {
 // lower kernel priority: argon2.IDKey computes in goroutines of its own, not
 // on the caller's thread, so LockOSThread and setpriority would not reach it.
 //
+// While [Hasher.SetBusy]'s function reports other work in flight, hashes
+// run one at a time, so a login flood leaves the other cores to that work;
+// when nothing else waits, every slot is used and logins keep their full
+// throughput.
+//
 // A Hasher is safe for concurrent use. The zero value is not usable; create
 // one with [NewHasher].
 type Hasher struct {
 	params Params
-	sem    chan struct{}
+	// first is the slot a hash may always take; extra the others, taken
+	// only while busy reports no other work.
+	first, extra chan struct{}
+	busy         atomic.Pointer[func() bool]
 }
 
 // NewHasher returns a Hasher that hashes with p and runs at most
@@ -110,28 +119,55 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.GOMAXPROCS(0)
 	}
-	return &Hasher{params: p, sem: make(chan struct{}, maxConcurrent)}
+	return &Hasher{params: p, first: make(chan struct{}, 1), extra: make(chan struct{}, maxConcurrent-1)}
+}
+
+// SetBusy gives the Hasher a report of other work in flight (the HTTP
+// layer's count of data requests); while it returns true, only one hash
+// runs at a time.
+func (h *Hasher) SetBusy(busy func() bool) { h.busy.Store(&busy) }
+
+func (h *Hasher) isBusy() bool {
+	b := h.busy.Load()
+	return b != nil && (*b)()
 }
 
 // Params returns the parameters new hashes are made with.
 func (h *Hasher) Params() Params { return h.params }
 
-// acquire takes a slot, or fails with ctx's error. A context that is already
-// done always fails, even when a slot is free, so that callers see a
-// deterministic result.
-func (h *Hasher) acquire(ctx context.Context) error {
+// acquire takes a slot and returns its release, or fails with ctx's error.
+// A context that is already done always fails, even when a slot is free,
+// so that callers see a deterministic result.
+func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
+	}
+	releaseFirst := func() { <-h.first }
+	releaseExtra := func() { <-h.extra }
+	select {
+	case h.first <- struct{}{}:
+		return releaseFirst, nil
+	default:
+	}
+	if h.isBusy() {
+		// Others wait for the cores: queue for the one slot. (If the
+		// work ends meanwhile, the next release lets the queue widen.)
+		select {
+		case h.first <- struct{}{}:
+			return releaseFirst, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	select {
-	case h.sem <- struct{}{}:
-		return nil
+	case h.first <- struct{}{}:
+		return releaseFirst, nil
+	case h.extra <- struct{}{}:
+		return releaseExtra, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
-
-func (h *Hasher) release() { <-h.sem }
 
 // Hash returns password hashed with a fresh random salt, as a PHC string:
 //
@@ -145,11 +181,12 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("auth: reading salt: %w", err)
 	}
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
 	key := argon2.IDKey([]byte(password), salt, h.params.Iterations, h.params.Memory, h.params.Parallelism, h.params.KeyLen)
-	h.release()
+	release()
 	return encodePHC(h.params, salt, key), nil
 }
 
@@ -166,11 +203,12 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, need
 	if err != nil {
 		return false, false, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return false, false, err
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
-	h.release()
+	release()
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, false, nil
 	}
@@ -187,11 +225,12 @@ func (h *Hasher) Equalize(ctx context.Context) error {
 	// anything secret; only the cost matters.
 	salt := make([]byte, h.params.SaltLen)
 	want := make([]byte, h.params.KeyLen)
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return err
 	}
 	got := argon2.IDKey([]byte("keep-equalize"), salt, h.params.Iterations, h.params.Memory, h.params.Parallelism, h.params.KeyLen)
-	h.release()
+	release()
 	subtle.ConstantTimeCompare(got, want)
 	return nil
 }

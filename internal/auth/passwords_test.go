@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -203,7 +204,7 @@ func TestHasherConcurrencyBound(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.sem <- struct{}{} // another hash is in flight
+		h.first <- struct{}{} // another hash is in flight
 
 		cancelled, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -240,11 +241,48 @@ func TestHasherConcurrencyBound(t *testing.T) {
 			t.Fatalf("Verify finished while the only slot was taken: %v", err)
 		default:
 		}
-		<-h.sem
+		<-h.first
 		if err := <-done; err != nil {
 			t.Fatalf("queued Verify: %v", err)
 		}
-		if n := len(h.sem); n != 0 {
+		if n := len(h.first) + len(h.extra); n != 0 {
+			t.Fatalf("%d slots still held after all calls returned", n)
+		}
+	})
+}
+
+// TestHasherBusy: while other work is reported in flight, a hash waits for
+// the one slot even though extra slots are free; with nothing else in
+// flight it takes an extra slot at once.
+func TestHasherBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := NewHasher(testParams(), 2)
+		var busy atomic.Bool
+		h.SetBusy(busy.Load)
+		h.first <- struct{}{} // one hash in flight
+
+		busy.Store(false)
+		if _, err := h.Hash(context.Background(), "pw"); err != nil {
+			t.Fatalf("Hash beside one other, nothing else busy: %v", err)
+		}
+
+		busy.Store(true)
+		done := make(chan error, 1)
+		go func() {
+			_, err := h.Hash(context.Background(), "pw")
+			done <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Hash took a second slot while other work was in flight: %v", err)
+		default:
+		}
+		<-h.first
+		if err := <-done; err != nil {
+			t.Fatalf("queued Hash: %v", err)
+		}
+		if n := len(h.first) + len(h.extra); n != 0 {
 			t.Fatalf("%d slots still held after all calls returned", n)
 		}
 	})
