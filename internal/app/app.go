@@ -104,8 +104,8 @@ func NewWithStore(ctx context.Context, cfg config.Config, log *slog.Logger, db s
 // own for the hashes, requests are always scheduled and the kernel shares the
 // cores. It runs once because GOMAXPROCS is per process and tests build many
 // Keeps in one; setting it stops the runtime from following a changed CPU
-// limit.
-// An operator's own GOMAXPROCS is kept as it is (the hashes then share it).
+// limit. An operator's own GOMAXPROCS is kept as it is (the hashes then
+// share it).
 var hashSlots = sync.OnceValue(func() int { return addHashProcs(os.Getenv("GOMAXPROCS") != "") })
 
 // addHashProcs doubles GOMAXPROCS unless it was set explicitly, and returns

@@ -142,8 +142,7 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	releaseFirst := func() { <-h.first }
-	releaseExtra := func() { <-h.extra }
+	releaseFirst, releaseExtra := h.releaseFirst, h.releaseExtra
 	select {
 	case h.first <- struct{}{}:
 		return releaseFirst, nil
@@ -168,6 +167,9 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 		return nil, ctx.Err()
 	}
 }
+
+func (h *Hasher) releaseFirst() { <-h.first }
+func (h *Hasher) releaseExtra() { <-h.extra }
 
 // Hash returns password hashed with a fresh random salt, as a PHC string:
 //
