@@ -99,6 +99,21 @@ func AfterCommit(q Querier, fn func()) {
 	fn()
 }
 
+// TableVersions is implemented by an engine through which every write of
+// this process passes on one connection (SQLite), so that it can tell,
+// without a query, that a table may have changed. Callers keep what they
+// derived from a table's rows only while its version stays the same.
+//
+// Writes made by other processes are not seen: a cache built on it must
+// also bound its entries' age.
+type TableVersions interface {
+	// TableVersion returns a number that grows when a transaction that
+	// wrote to table (a row inserted, updated or deleted, directly, by a
+	// trigger or by a foreign key action) has ended, before any of that
+	// transaction's callers return. It may also grow when nothing changed.
+	TableVersion(table string) uint64
+}
+
 // Rows is an iterator over a result set; callers must Close it.
 type Rows interface {
 	Next() bool

@@ -32,6 +32,10 @@ type Group struct {
 	// MaxMembers and MaxAge bound one batch.
 	MaxMembers int
 	MaxAge     time.Duration
+	// Ended, when set, is called once a batch's transaction has ended,
+	// committed or not, while the group still holds the connection (so no
+	// statement of the next batch has run) and before any member returns.
+	Ended func()
 
 	slot chan struct{} // held by the transaction that owns the connection
 	open *batch        // the batch being filled; only the slot holder touches it
@@ -188,10 +192,17 @@ func (g *Group) release(r TxRunner) {
 		g.commits.Add(1)
 		g.members.Add(int64(b.members))
 	}
+	g.ended()
 	close(b.done)
 	// The connection is free now: prepare what the batch missed.
 	r.Stmts.Fill(context.Background())
 	<-g.slot
+}
+
+func (g *Group) ended() {
+	if g.Ended != nil {
+		g.Ended()
+	}
 }
 
 // abandon makes sure no transaction stays open on the pool's connection
@@ -232,6 +243,7 @@ func (g *Group) fail(b *batch, r TxRunner, err error) {
 	if b.tx.Rollback() != nil {
 		abandon(r)
 	}
+	g.ended()
 	b.err = fmt.Errorf("%w: the shared transaction was rolled back by another member's failure: %w", store.ErrBusy, err)
 	close(b.done)
 }

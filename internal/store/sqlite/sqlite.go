@@ -69,8 +69,10 @@ type DB struct {
 	group *sqldb.Group
 	// readGate admits reads to the reader pool in arrival order.
 	readGate *sqldb.Gate
-	log      *slog.Logger
-	closed   atomic.Bool
+	// changes tracks the tables the writer wrote (store.TableVersions).
+	changes *changes
+	log     *slog.Logger
+	closed  atomic.Bool
 }
 
 // maxCachedStmts bounds each pool's statement cache.
@@ -104,13 +106,16 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	f.Close()
 
+	ch := newChanges()
 	db := &DB{
-		writer:   openPool(path, false, opts),
-		reader:   openPool(path, true, opts),
+		writer:   openPool(path, false, opts, ch),
+		reader:   openPool(path, true, opts, nil),
 		log:      opts.Logger.With("component", "store", "engine", "sqlite"),
 		group:    sqldb.NewGroup(),
 		readGate: sqldb.NewGate(opts.Readers),
+		changes:  ch,
 	}
+	db.group.Ended = ch.ended
 	db.readerStmts = sqldb.NewStmtCache(db.reader, maxCachedStmts)
 	db.writerStmts = sqldb.NewStmtCache(db.writer, maxCachedStmts)
 	// The writer goes first: its first connection switches the file to WAL
@@ -145,10 +150,17 @@ func openWriter(ctx context.Context, db *DB) error {
 	}
 }
 
-func openPool(path string, readOnly bool, o Options) *sql.DB {
-	// sql.Open only validates the driver name, which is registered by the
-	// import; connections are made lazily.
-	db, _ := sql.Open(driverDSN(path, readOnly, o))
+// openPool opens a pool; its connections are made lazily. The writer's
+// report their row changes to ch.
+func openPool(path string, readOnly bool, o Options, ch *changes) *sql.DB {
+	var db *sql.DB
+	if _, dsn := driverDSN(path, readOnly, o); ch != nil {
+		db = openHooked(dsn, ch.wrote)
+	} else {
+		// sql.Open only validates the driver name, which is registered
+		// by the import.
+		db, _ = sql.Open(driverDSN(path, readOnly, o))
+	}
 	n := 1
 	if readOnly {
 		n = o.Readers
@@ -158,9 +170,9 @@ func openPool(path string, readOnly bool, o Options) *sql.DB {
 	return db
 }
 
-// driverDSN is the only code that knows the driver: its registered name and
-// how its DSN carries pragmas and the BEGIN mode. A cgo driver would replace
-// this function and mapErr, nothing else.
+// driverDSN is, with mapErr and the writer's hook (changes.go), the only
+// code that knows the driver: its registered name and how its DSN carries
+// pragmas and the BEGIN mode.
 //
 // modernc.org/sqlite runs each _pragma on every new connection, busy_timeout
 // first and the rest in name order; query_only must come after journal_mode,
@@ -189,12 +201,15 @@ func driverDSN(path string, readOnly bool, o Options) (driverName, dsn string) {
 // Dialect returns [store.SQLite].
 func (db *DB) Dialect() store.Dialect { return store.SQLite }
 
-// Exec runs a statement outside a transaction on the writer connection.
-func (db *DB) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	if db.closed.Load() {
-		return 0, store.ErrClosed
-	}
-	return db.writerQuerier(db.writer).Exec(ctx, query, args...)
+// Exec runs a statement in a transaction of its own on the writer: it
+// commits as it runs, as outside a transaction, and every write goes
+// through Tx, whose commits update TableVersion.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (n int64, err error) {
+	err = db.Tx(ctx, func(q store.Querier) error {
+		n, err = q.Exec(ctx, query, args...)
+		return err
+	})
+	return n, err
 }
 
 // Query runs a query on the read-only pool.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -342,4 +343,102 @@ func TestTxRetriesBusy(t *testing.T) {
 	if !errors.Is(err, store.ErrBusy) || calls != 1 {
 		t.Errorf("Tx with cancelled context = %v after %d calls, want no retry", err, calls)
 	}
+}
+
+// TestTableVersion: a table's version grows once a transaction that wrote
+// it, by any means, has committed, and not before; other tables keep theirs.
+func TestTableVersion(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "keep.db"), sqlite.Options{})
+	ctx := t.Context()
+	for _, s := range []string{
+		`CREATE TABLE parent (id INTEGER PRIMARY KEY)`,
+		`CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent (id) ON DELETE CASCADE)`,
+		`CREATE TABLE logged (n INTEGER)`,
+		`CREATE TABLE other (n INTEGER)`,
+		`CREATE TRIGGER parent_log AFTER INSERT ON parent BEGIN INSERT INTO logged VALUES (NEW.id); END`,
+		`INSERT INTO other VALUES (1)`,
+	} {
+		if _, err := db.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	tables := []string{"parent", "child", "logged", "other"}
+	versions := func() map[string]uint64 {
+		m := map[string]uint64{}
+		for _, tb := range tables {
+			m[tb] = db.TableVersion(tb)
+		}
+		return m
+	}
+	tx := func(stmts ...string) func() error {
+		return func() error {
+			return db.Tx(ctx, func(q store.Querier) error {
+				before := versions()
+				for _, s := range stmts {
+					if _, err := q.Exec(ctx, s); err != nil {
+						return err
+					}
+				}
+				if diff := cmp.Diff(before, versions()); diff != "" {
+					t.Errorf("versions changed before the commit (-before +now):\n%s", diff)
+				}
+				return nil
+			})
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		run     func() error
+		changed []string
+	}{
+		{"insert, and a trigger's insert", tx(`INSERT INTO parent VALUES (1), (2)`, `INSERT INTO child VALUES (10, 1), (20, 2)`), []string{"parent", "child", "logged"}},
+		{"update", tx(`UPDATE child SET parent = 2 WHERE id = 10`), []string{"child"}},
+		{"update of no row", tx(`UPDATE child SET parent = 2 WHERE id = 99`), nil},
+		{"delete cascading", tx(`DELETE FROM parent WHERE id = 1`), []string{"parent"}},
+		{"delete cascading to a row", tx(`DELETE FROM parent WHERE id = 2`), []string{"parent", "child"}},
+		{"delete without WHERE", tx(`DELETE FROM logged`), []string{"logged"}},
+		{"Exec outside a transaction", func() error { _, err := db.Exec(ctx, `INSERT INTO parent VALUES (3)`); return err }, []string{"parent", "logged"}},
+		{"read only", tx(`SELECT * FROM other`), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := versions()
+			if err := tc.run(); err != nil {
+				t.Fatal(err)
+			}
+			after := versions()
+			for _, tb := range tables {
+				grew := after[tb] > before[tb]
+				if want := slices.Contains(tc.changed, tb); grew != want {
+					t.Errorf("%s: version %d → %d, want grown %v", tb, before[tb], after[tb], want)
+				}
+			}
+		})
+	}
+}
+
+// TestTableVersionConcurrentBatches: a transaction's writes are never seen
+// with the old version once its Tx returned, however many transactions
+// share its commit.
+func TestTableVersionConcurrentBatches(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "keep.db"), sqlite.Options{})
+	ctx := t.Context()
+	if _, err := db.Exec(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			before := db.TableVersion("t")
+			if _, err := db.Exec(ctx, `INSERT INTO t VALUES (?)`, i); err != nil {
+				t.Error(err)
+				return
+			}
+			if after := db.TableVersion("t"); after <= before {
+				t.Errorf("version %d → %d after a committed insert", before, after)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -1,0 +1,95 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"modernc.org/sqlite"
+)
+
+// changes implements store.TableVersions for the writer connection: a
+// pre-update hook on it marks each table a row change touches, and the
+// group commit, once the transaction holding those changes has ended,
+// turns the marks into new versions (see sqldb.Group.Ended). A version
+// must not grow before the commit: a reader could then load the old rows,
+// see the new version and keep them as current.
+type changes struct {
+	mu    sync.Mutex
+	dirty map[string]struct{} // tables written by the open transaction
+
+	versions sync.Map // table name → *atomic.Uint64
+}
+
+func newChanges() *changes { return &changes{dirty: map[string]struct{}{}} }
+
+// wrote is the pre-update hook: SQLite calls it for every row inserted,
+// updated or deleted on the writer, including by triggers and foreign key
+// actions. (With a pre-update hook SQLite also gives up its truncate
+// optimisation, so a DELETE without WHERE is seen row by row.)
+func (c *changes) wrote(d sqlite.SQLitePreUpdateData) {
+	c.mu.Lock()
+	c.dirty[d.TableName] = struct{}{}
+	c.mu.Unlock()
+}
+
+// ended bumps the version of every table marked since the last call.
+func (c *changes) ended() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t := range c.dirty {
+		c.counter(t).Add(1)
+		delete(c.dirty, t)
+	}
+}
+
+func (c *changes) counter(table string) *atomic.Uint64 {
+	if v, ok := c.versions.Load(table); ok {
+		return v.(*atomic.Uint64)
+	}
+	v, _ := c.versions.LoadOrStore(table, new(atomic.Uint64))
+	return v.(*atomic.Uint64)
+}
+
+// TableVersion implements [store.TableVersions].
+func (db *DB) TableVersion(table string) uint64 {
+	if v, ok := db.changes.versions.Load(table); ok {
+		return v.(*atomic.Uint64).Load()
+	}
+	return 0
+}
+
+// hookedConnector opens writer connections with the pre-update hook set,
+// on every connection the pool opens (it may replace a broken one).
+type hookedConnector struct {
+	dsn  string
+	hook sqlite.PreUpdateHookFn
+}
+
+var sqliteDriver = &sqlite.Driver{}
+
+func (c hookedConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := sqliteDriver.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := conn.(sqlite.HookRegisterer)
+	if !ok {
+		conn.Close()
+		return nil, errors.New("sqlite: the driver's connection takes no pre-update hook")
+	}
+	h.RegisterPreUpdateHook(c.hook)
+	return conn, nil
+}
+
+func (c hookedConnector) Driver() driver.Driver { return sqliteDriver }
+
+var _ driver.Connector = hookedConnector{}
+
+// openHooked is sql.Open for the writer pool.
+func openHooked(dsn string, hook sqlite.PreUpdateHookFn) *sql.DB {
+	return sql.OpenDB(hookedConnector{dsn: dsn, hook: hook})
+}
