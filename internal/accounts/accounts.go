@@ -116,6 +116,8 @@ type Service struct {
 
 	// userQuery and sessionQuery load callers (see loadCaller).
 	userQuery, sessionQuery *records.UserQuery
+	// callers keeps what Authenticate loaded, where the engine allows.
+	callers *callerCache
 
 	background chan struct{} // slots for work after the response
 	pending    sync.WaitGroup
@@ -137,6 +139,7 @@ func New(d Deps) *Service {
 		background: make(chan struct{}, maxBackground)}
 	if d.DB != nil {
 		s.userQuery, s.sessionQuery = callerQueries(d.DB.Dialect())
+		s.callers = newCallerCache(d.DB)
 	}
 	return s
 }

@@ -144,7 +144,8 @@ func truthy(v any) bool { return v == true || v == int64(1) }
 
 // Authenticate turns a bearer credential into the caller: an API key
 // (prefixed keep_) or an access token, whose session must still be alive.
-// The caller's email, roles and fields are read fresh, never from the token.
+// The caller's email, roles and fields are read from the database, never
+// from the token; see callers.go for when a read is reused.
 func (s *Service) Authenticate(ctx context.Context, token string, client ClientInfo) (records.Caller, error) {
 	if strings.HasPrefix(token, APIKeyPrefix) {
 		return s.authenticateKey(ctx, token)
@@ -159,14 +160,20 @@ func (s *Service) Authenticate(ctx context.Context, token string, client ClientI
 	if claims.SessionID == "" {
 		return records.Caller{}, ErrUnauthenticated // every access token Keep issues has a session
 	}
-	// One query on every request: the user, its roles and the session,
-	// which must be alive and the user's own.
-	args := s.appendLiveArgs(append(make([]any, 0, 3), claims.SessionID), s.clock())
+	now := s.clock()
+	if c, ok := s.callers.get(claims.SessionID, claims.Subject, now); ok {
+		return c, nil
+	}
+	// One query: the user, its roles and the session, which must be alive
+	// and the user's own.
+	version := s.callers.version()
+	args := s.appendLiveArgs(append(make([]any, 0, 3), claims.SessionID), now)
 	c, err := s.loadCaller(ctx, claims.Subject, s.sessionQuery, args...)
 	if err != nil {
 		return records.Caller{}, err
 	}
 	c.Session = claims.SessionID
+	s.callers.put(claims.SessionID, claims.Subject, version, now, c)
 	return c, nil
 }
 

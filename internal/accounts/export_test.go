@@ -1,0 +1,4 @@
+package accounts
+
+// CallerTTL is how long Authenticate may reuse a caller (callers.go).
+const CallerTTL = callerTTL
