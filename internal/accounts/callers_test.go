@@ -2,12 +2,18 @@ package accounts_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/records"
+	"github.com/keep-dev/keep/internal/roles"
 	"github.com/keep-dev/keep/internal/store"
 	"github.com/keep-dev/keep/internal/store/enginetest"
 	"github.com/keep-dev/keep/internal/store/sqlite"
@@ -106,6 +112,35 @@ func TestAuthenticateCachedCallerEnds(t *testing.T) {
 		{"user disabled", func(f *fixture, s, _ *session) {
 			f.exec(`UPDATE c_users SET disabled = ? WHERE id = ?`, true, s.user)
 		}, nil},
+		{"user disabled through records", func(f *fixture, s, _ *session) {
+			if _, err := f.rec.Update(ctx, su, "users", s.user, records.Body{"disabled": jsonValue(true)}); err != nil {
+				f.t.Fatal(err)
+			}
+		}, nil},
+		{"password changed in another session", func(f *fixture, s, other *session) {
+			if err := f.acc.ChangePassword(ctx, f.caller(other), password("alice"), "a new password for alice"); err != nil {
+				f.t.Fatal(err)
+			}
+		}, nil},
+		{"role removed", func(f *fixture, s, _ *session) {
+			rs := roles.New(f.db, nil)
+			if _, err := rs.Create(ctx, su, roles.Input{Name: "editor"}); err != nil {
+				f.t.Fatal(err)
+			}
+			if err := rs.Assign(ctx, su, s.user, "editor"); err != nil {
+				f.t.Fatal(err)
+			}
+			if c := f.caller(s); !slices.Equal(c.Auth.Roles, []string{"editor"}) {
+				f.t.Fatalf("assigned: roles %v", c.Auth.Roles)
+			}
+			if err := rs.Delete(ctx, su, "editor"); err != nil {
+				f.t.Fatal(err)
+			}
+		}, func(t *testing.T, c records.Caller) {
+			if len(c.Auth.Roles) != 0 {
+				t.Errorf("roles %v after the role was deleted", c.Auth.Roles)
+			}
+		}},
 		{"role granted", func(f *fixture, s, _ *session) {
 			f.exec(`INSERT INTO _keep_user_roles (user_id, role, created) VALUES (?, ?, ?)`, s.user, accounts.SuperuserRole, f.timeArg(f.clock.Now()))
 		}, func(t *testing.T, c records.Caller) {
@@ -179,4 +214,108 @@ func TestAuthenticateOtherProcess(t *testing.T) {
 	}
 	f.clock.Advance(accounts.CallerTTL)
 	f.wantRefused("disabled by another process, CallerTTL later", s.access)
+}
+
+// TestAuthenticateCallerCopies: a request that changes its caller's fields
+// or roles does not change the next request's.
+func TestAuthenticateCallerCopies(t *testing.T) {
+	enginetest.Each(t, func(t *testing.T, open func(testing.TB) store.DB) {
+		f := newFixture(t, open(t))
+		f.user("alice")
+		s := f.login("alice")
+		for i := range 3 {
+			c := f.caller(s)
+			if c.Auth.Fields["email"] != "alice@example.com" || len(c.Auth.Roles) != 0 {
+				t.Fatalf("request %d: fields %v, roles %v", i, c.Auth.Fields, c.Auth.Roles)
+			}
+			c.Auth.Fields["email"] = "mallory@example.com"
+			c.Auth.Roles = append(c.Auth.Roles, accounts.SuperuserRole)
+		}
+	})
+}
+
+// TestAuthenticateLargeCallerNotKept: a user whose fields are large is
+// loaded on every request, so the cache's memory stays bounded.
+func TestAuthenticateLargeCallerNotKept(t *testing.T) {
+	db, n := countQueries(enginetest.SQLite(t))
+	f := newFixture(t, db)
+	ctx := context.Background()
+	users, err := f.rec.Collection("users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := append(append([]records.Field(nil), users.Fields...), records.Field{Name: "bio", Type: records.TypeText})
+	if _, err := f.rec.UpdateCollection(ctx, "users", records.CollectionPatch{Fields: &fields}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bio  int
+		want int64
+	}{{100, 0}, {accounts.MaxCachedCallerSize, 1}} {
+		name := fmt.Sprint("u", tc.bio)
+		id := f.user(name)
+		if _, err := f.rec.Update(ctx, records.Caller{Superuser: true}, "users", id, records.Body{"bio": jsonValue(strings.Repeat("x", tc.bio))}); err != nil {
+			t.Fatal(err)
+		}
+		s := f.login(name)
+		n.Store(0)
+		f.caller(s)
+		if got := n.Load(); got != tc.want {
+			t.Errorf("bio of %d bytes: %d statements on the second request, want %d", tc.bio, got, tc.want)
+		}
+	}
+}
+
+// TestAuthenticateConcurrentLogout: requests racing a logout and unrelated
+// writes never pass with the session once Logout has returned.
+func TestAuthenticateConcurrentLogout(t *testing.T) {
+	f := newFixture(t, enginetest.SQLite(t))
+	ctx := context.Background()
+	f.user("alice")
+	for round := range 20 {
+		s := f.login("alice")
+		var out atomic.Bool
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					after := out.Load()
+					if _, err := f.acc.Authenticate(ctx, s.access, client); err == nil && after {
+						t.Errorf("round %d: the session authenticated after Logout returned", round)
+						return
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() { // writes that share the writer's batches
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := f.db.Exec(ctx, `DELETE FROM _keep_login_attempts WHERE identifier = ?`, fmt.Sprint(i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		if err := f.acc.Logout(ctx, f.caller(s)); err != nil {
+			t.Fatal(err)
+		}
+		out.Store(true)
+		time.Sleep(5 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+	}
 }

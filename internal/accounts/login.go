@@ -161,19 +161,19 @@ func (s *Service) Authenticate(ctx context.Context, token string, client ClientI
 		return records.Caller{}, ErrUnauthenticated // every access token Keep issues has a session
 	}
 	now := s.clock()
-	if c, ok := s.callers.get(claims.SessionID, claims.Subject, now); ok {
+	if c, ok := s.callers.get(s.records, claims.SessionID, claims.Subject, now); ok {
 		return c, nil
 	}
 	// One query: the user, its roles and the session, which must be alive
 	// and the user's own.
-	version := s.callers.version()
+	key := s.callers.key(s.records)
 	args := s.appendLiveArgs(append(make([]any, 0, 3), claims.SessionID), now)
 	c, err := s.loadCaller(ctx, claims.Subject, s.sessionQuery, args...)
 	if err != nil {
 		return records.Caller{}, err
 	}
 	c.Session = claims.SessionID
-	s.callers.put(claims.SessionID, claims.Subject, version, now, c)
+	s.callers.put(claims.SessionID, key, now, c)
 	return c, nil
 }
 

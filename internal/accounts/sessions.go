@@ -5,8 +5,9 @@ package accounts
 // A login creates a row in _keep_sessions and the first refresh token of
 // that session in _keep_refresh_tokens. Every access token names its session
 // ("sid"), and Authenticate checks the session on every request (a
-// primary-key read within the query that loads the user), so ending a
-// session ends its access tokens at the very next request, not only when
+// primary-key read within the query that loads the user, or on SQLite the
+// caller kept since the session table last changed: callers.go), so ending
+// a session ends its access tokens at the very next request, not only when
 // they expire.
 //
 // Refresh tokens are 256 random bits, handed out once and stored only as the
