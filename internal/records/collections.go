@@ -174,6 +174,7 @@ func (s *Service) compile(c *Collection, lookup func(string) *Collection, verr *
 	if err := s.compileFields(c, schema, verr); err != nil {
 		return err
 	}
+	compileColumns(c)
 	return verr.err()
 }
 

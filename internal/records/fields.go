@@ -96,6 +96,12 @@ func (s *Service) compileFields(c *Collection, schema access.Schema, verr *Valid
 // check for each read-ruled field. The system fields of users are always
 // there.
 func (s *Service) readColumns(caller Caller, c *Collection) []column {
+	switch {
+	case caller.Superuser && c.compiled.all != nil:
+		return c.compiled.all
+	case !caller.Superuser && c.compiled.plain != nil:
+		return c.compiled.plain
+	}
 	cols := c.columns()
 	if caller.Superuser {
 		return cols
@@ -134,6 +140,42 @@ func (s *Service) readColumns(caller Caller, c *Collection) []column {
 	}
 	return append(out, checks...)
 }
+
+// compileColumns fills in the column sets of c that do not depend on the
+// caller. They are shared by every request: capped, so that an append
+// copies.
+func compileColumns(c *Collection) {
+	cr := &c.compiled
+	cr.all = slices.Clip(c.columns())
+	cr.selectAll = selectList(cr.all)
+	cr.plain, cr.selectPlain = nil, ""
+	if len(cr.read) > 0 {
+		return
+	}
+	plain := make([]column, 0, len(cr.all))
+	for _, col := range cr.all {
+		if f := col.field; f != nil && f.ID != "" && f.Hidden {
+			continue
+		}
+		plain = append(plain, col)
+	}
+	cr.plain = slices.Clip(plain)
+	cr.selectPlain = selectList(cr.plain)
+}
+
+// selectFor is selectList(cols), made once per collection version when
+// cols is one of c's shared column sets.
+func selectFor(c *Collection, cols []column) string {
+	switch {
+	case sameColumns(cols, c.compiled.all):
+		return c.compiled.selectAll
+	case sameColumns(cols, c.compiled.plain):
+		return c.compiled.selectPlain
+	}
+	return selectList(cols)
+}
+
+func sameColumns(a, b []column) bool { return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0] }
 
 // truthy reads a boolean SQL result: PostgreSQL returns a bool, SQLite an
 // integer; NULL is false.

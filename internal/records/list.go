@@ -68,8 +68,8 @@ func (s *Service) Get(ctx context.Context, caller Caller, coll, id string, opt V
 		return nil, ErrNotFound
 	}
 	cols := s.readColumns(caller, c)
-	recs, err := s.queryRecords(ctx, s.db, c, cols, fmt.Sprintf("SELECT %s FROM %s%s", selectList(cols),
-		store.QuoteIdent(c.Table()), and("id = ?", cond)), append([]any{id}, args...)...)
+	recs, err := s.queryRecords(ctx, s.db, c, cols, "SELECT "+selectFor(c, cols)+" FROM "+
+		store.QuoteIdent(c.Table())+and("id = ?", cond), append([]any{id}, args...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +292,7 @@ func (s *Service) List(ctx context.Context, caller Caller, coll string, opt List
 		}
 	}
 	cols := s.readColumns(caller, c)
-	query := fmt.Sprintf("SELECT %s FROM %s%s%s LIMIT %d", selectList(cols), store.QuoteIdent(c.Table()),
+	query := fmt.Sprintf("SELECT %s FROM %s%s%s LIMIT %d", selectFor(c, cols), store.QuoteIdent(c.Table()),
 		and(cond, filter, keyset), orderBy(terms), limit+1)
 	all := slices.Concat(args, filterArgs, keysetArgs)
 	recs, err := s.queryRecords(ctx, s.db, c, cols, query, all...)

@@ -140,6 +140,12 @@ type compiledRules struct {
 	read, write map[string]*access.Predicate // read_rule and write_rule, by field name
 	unreadable  map[string]bool              // hidden or read-ruled: no filter or sort by non-superusers
 	filter      access.Schema                // what a non-superuser's filter may reference
+
+	// The columns a superuser reads, and those any other caller reads
+	// when no field has a read rule (else nil: they depend on the caller),
+	// each with its select list (see readColumns and selectFor).
+	all, plain             []column
+	selectAll, selectPlain string
 }
 
 // Table is the SQL table that holds the collection's records.
