@@ -206,6 +206,7 @@ func (k *Keep) build(ctx context.Context, withTokens bool) error {
 
 // Serve runs the listeners until ctx is cancelled, then drains them.
 func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
+	startGCPacer() // gcpace.go
 	ls := []server.Listener{{Name: "http", Addr: k.cfg.HTTPAddr, Handler: k.Handler}}
 	ls, err := k.withTLS(ls) // tls.go
 	if err != nil {
