@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"sync"
@@ -62,17 +61,16 @@ func (db *DB) TableVersion(table string) uint64 {
 	return 0
 }
 
-// hookedConnector opens writer connections with the pre-update hook set,
-// on every connection the pool opens (it may replace a broken one).
+// hookedConnector wraps the driver's own connector (the package-level
+// driver, with whatever is registered on it) and sets the pre-update hook
+// on every connection the writer pool opens (it may replace a broken one).
 type hookedConnector struct {
-	dsn  string
+	driver.Connector
 	hook sqlite.PreUpdateHookFn
 }
 
-var sqliteDriver = &sqlite.Driver{}
-
-func (c hookedConnector) Connect(context.Context) (driver.Conn, error) {
-	conn, err := sqliteDriver.Open(c.dsn)
+func (c hookedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -83,13 +81,4 @@ func (c hookedConnector) Connect(context.Context) (driver.Conn, error) {
 	}
 	h.RegisterPreUpdateHook(c.hook)
 	return conn, nil
-}
-
-func (c hookedConnector) Driver() driver.Driver { return sqliteDriver }
-
-var _ driver.Connector = hookedConnector{}
-
-// openHooked is sql.Open for the writer pool.
-func openHooked(dsn string, hook sqlite.PreUpdateHookFn) *sql.DB {
-	return sql.OpenDB(hookedConnector{dsn: dsn, hook: hook})
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"modernc.org/sqlite"
+
 	"github.com/keep-dev/keep/internal/store"
 	"github.com/keep-dev/keep/internal/store/sqldb"
 )
@@ -107,9 +109,18 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	f.Close()
 
 	ch := newChanges()
+	writer, err := openPool(path, false, opts, ch)
+	if err != nil {
+		return nil, err
+	}
+	reader, err := openPool(path, true, opts, nil)
+	if err != nil {
+		writer.Close()
+		return nil, err
+	}
 	db := &DB{
-		writer:   openPool(path, false, opts, ch),
-		reader:   openPool(path, true, opts, nil),
+		writer:   writer,
+		reader:   reader,
 		log:      opts.Logger.With("component", "store", "engine", "sqlite"),
 		group:    sqldb.NewGroup(),
 		readGate: sqldb.NewGate(opts.Readers),
@@ -152,14 +163,16 @@ func openWriter(ctx context.Context, db *DB) error {
 
 // openPool opens a pool; its connections are made lazily. The writer's
 // report their row changes to ch.
-func openPool(path string, readOnly bool, o Options, ch *changes) *sql.DB {
+func openPool(path string, readOnly bool, o Options, ch *changes) (*sql.DB, error) {
+	base, err := sqlite.NewConnector(driverDSN(path, readOnly, o))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 	var db *sql.DB
-	if _, dsn := driverDSN(path, readOnly, o); ch != nil {
-		db = openHooked(dsn, ch.wrote)
+	if ch != nil {
+		db = sql.OpenDB(hookedConnector{Connector: base, hook: ch.wrote})
 	} else {
-		// sql.Open only validates the driver name, which is registered
-		// by the import.
-		db, _ = sql.Open(driverDSN(path, readOnly, o))
+		db = sql.OpenDB(base)
 	}
 	n := 1
 	if readOnly {
@@ -167,17 +180,17 @@ func openPool(path string, readOnly bool, o Options, ch *changes) *sql.DB {
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n) // keep connections: a new one re-runs every pragma
-	return db
+	return db, nil
 }
 
-// driverDSN is, with mapErr and the writer's hook (changes.go), the only
-// code that knows the driver: its registered name and how its DSN carries
-// pragmas and the BEGIN mode.
+// driverDSN is, with openPool, mapErr and the writer's hook (changes.go),
+// the only code that knows the driver: how its DSN carries pragmas and the
+// BEGIN mode.
 //
 // modernc.org/sqlite runs each _pragma on every new connection, busy_timeout
 // first and the rest in name order; query_only must come after journal_mode,
 // which that order gives.
-func driverDSN(path string, readOnly bool, o Options) (driverName, dsn string) {
+func driverDSN(path string, readOnly bool, o Options) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", max(1, o.BusyTimeout.Milliseconds())))
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -195,7 +208,7 @@ func driverDSN(path string, readOnly bool, o Options) (driverName, dsn string) {
 		p = "/" + p // Windows drive letter: file:///C:/...
 	}
 	u := url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}
-	return "sqlite", u.String()
+	return u.String()
 }
 
 // Dialect returns [store.SQLite].
