@@ -35,8 +35,14 @@ const (
 )
 
 // callerTables are the tables loadCaller reads: the user, its roles, its
-// session, and the collection definitions (the users fields).
-var callerTables = [...]string{"c_users", "_keep_user_roles", "_keep_sessions", "_keep_collections"}
+// session, and the collection definitions (the users fields); the tables
+// of callerRows only through rows that existed when the caller was loaded,
+// so rows inserted there (a login's new session, a signup) change no kept
+// caller and only updates and deletes count (store's AlteredVersion).
+var (
+	callerTables = [...]string{"_keep_user_roles", "_keep_collections"}
+	callerRows   = [...]string{"c_users", "_keep_sessions"}
+)
 
 // callerCache is safe for concurrent use; a nil *callerCache keeps nothing.
 type callerCache struct {
@@ -81,6 +87,9 @@ func (c *callerCache) key(rec *records.Service) callerKey {
 	var k callerKey
 	for _, t := range callerTables {
 		k.version += c.versions.TableVersion(t)
+	}
+	for _, t := range callerRows {
+		k.version += c.versions.AlteredVersion(t)
 	}
 	// The collection is swapped in after its transaction's commit (and
 	// version) but a load in between would use the old one.

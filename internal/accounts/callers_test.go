@@ -23,16 +23,12 @@ import (
 // so the caller cache stays on where the engine has them.
 type versionedCountingDB struct {
 	countingDB
-	versions store.TableVersions
-}
-
-func (d *versionedCountingDB) TableVersion(table string) uint64 {
-	return d.versions.TableVersion(table)
+	store.TableVersions
 }
 
 func countQueries(db store.DB) (store.DB, *atomic.Int64) {
 	if v, ok := db.(store.TableVersions); ok {
-		d := &versionedCountingDB{countingDB: countingDB{DB: db}, versions: v}
+		d := &versionedCountingDB{countingDB: countingDB{DB: db}, TableVersions: v}
 		return d, &d.n
 	}
 	d := &countingDB{DB: db}
@@ -68,6 +64,15 @@ func TestAuthenticateReusesCaller(t *testing.T) {
 		f.exec(`UPDATE c_users SET verified = ? WHERE id = ?`, true, bob) // another user: still a change to the table
 		statements("after a users write", 1)
 		statements("then", 0)
+		// New rows in the tables read by row (a login, a signup) leave
+		// kept callers alone; a new role row does not.
+		f.login("bob")
+		f.user("carol")
+		statements("after a login and a signup", 0)
+		f.exec(`INSERT INTO _keep_user_roles (user_id, role, created) VALUES (?, ?, ?)`, bob, "editor", f.timeArg(time.Now()))
+		statements("after a role granted to another", 1)
+		f.exec(`UPDATE _keep_sessions SET last_used = last_used WHERE user_id = ?`, bob)
+		statements("after another's session changed", 1)
 		f.exec(`DELETE FROM _keep_login_attempts`) // a table the caller is not read from
 		statements("after an unrelated write", 0)
 		f.clock.Advance(accounts.CallerTTL - 1)

@@ -112,6 +112,13 @@ type TableVersions interface {
 	// trigger or by a foreign key action) has ended, before any of that
 	// transaction's callers return. It may also grow when nothing changed.
 	TableVersion(table string) uint64
+	// AlteredVersion is TableVersion counting only rows that existed
+	// before: it grows when a transaction that updated or deleted a row of
+	// table (directly, by a trigger, by a foreign key action or by a
+	// REPLACE) has ended, and stays the same when one only inserted. What
+	// was derived from particular rows stays valid while it holds: a new
+	// session or user changes no other.
+	AlteredVersion(table string) uint64
 }
 
 // Rows is an iterator over a result set; callers must Close it.

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // changes implements store.TableVersions for the writer connection: a
@@ -18,45 +19,61 @@ import (
 // see the new version and keep them as current.
 type changes struct {
 	mu    sync.Mutex
-	dirty map[string]struct{} // tables written by the open transaction
+	dirty map[string]bool // tables written by the open transaction: altered (a row updated or deleted)?
 
-	versions sync.Map // table name → *atomic.Uint64
+	versions sync.Map // table name → *tableVersions
 }
 
-func newChanges() *changes { return &changes{dirty: map[string]struct{}{}} }
+// tableVersions are one table's counters: written grows with every write,
+// altered only with updates and deletes.
+type tableVersions struct{ written, altered atomic.Uint64 }
+
+func newChanges() *changes { return &changes{dirty: map[string]bool{}} }
 
 // wrote is the pre-update hook: SQLite calls it for every row inserted,
-// updated or deleted on the writer, including by triggers and foreign key
-// actions. (With a pre-update hook SQLite also gives up its truncate
-// optimisation, so a DELETE without WHERE is seen row by row.)
+// updated or deleted on the writer, including by triggers, foreign key
+// actions and REPLACE. (With a pre-update hook SQLite also gives up its
+// truncate optimisation, so a DELETE without WHERE is seen row by row.)
 func (c *changes) wrote(d sqlite.SQLitePreUpdateData) {
 	c.mu.Lock()
-	c.dirty[d.TableName] = struct{}{}
+	c.dirty[d.TableName] = c.dirty[d.TableName] || d.Op != sqlite3.SQLITE_INSERT
 	c.mu.Unlock()
 }
 
-// ended bumps the version of every table marked since the last call.
+// ended bumps the versions of every table marked since the last call.
 func (c *changes) ended() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for t := range c.dirty {
-		c.counter(t).Add(1)
+	for t, altered := range c.dirty {
+		v := c.counters(t)
+		if altered {
+			v.altered.Add(1)
+		}
+		v.written.Add(1)
 		delete(c.dirty, t)
 	}
 }
 
-func (c *changes) counter(table string) *atomic.Uint64 {
+func (c *changes) counters(table string) *tableVersions {
 	if v, ok := c.versions.Load(table); ok {
-		return v.(*atomic.Uint64)
+		return v.(*tableVersions)
 	}
-	v, _ := c.versions.LoadOrStore(table, new(atomic.Uint64))
-	return v.(*atomic.Uint64)
+	v, _ := c.versions.LoadOrStore(table, new(tableVersions))
+	return v.(*tableVersions)
 }
 
 // TableVersion implements [store.TableVersions].
 func (db *DB) TableVersion(table string) uint64 {
 	if v, ok := db.changes.versions.Load(table); ok {
-		return v.(*atomic.Uint64).Load()
+		return v.(*tableVersions).written.Load()
+	}
+	return 0
+}
+
+// AlteredVersion implements [store.TableVersions].
+func (db *DB) AlteredVersion(table string) uint64 {
+	if v, ok := db.changes.versions.Load(table); ok {
+		return v.(*tableVersions).altered.Load()
 	}
 	return 0
 }

@@ -345,8 +345,10 @@ func TestTxRetriesBusy(t *testing.T) {
 	}
 }
 
-// TestTableVersion: a table's version grows once a transaction that wrote
+// TestTableVersion: a table's versions grow once a transaction that wrote
 // it, by any means, has committed, and not before; other tables keep theirs.
+// The altered version grows only when a row that existed was updated or
+// deleted.
 func TestTableVersion(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "keep.db"), sqlite.Options{})
 	ctx := t.Context()
@@ -355,6 +357,7 @@ func TestTableVersion(t *testing.T) {
 		`CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent (id) ON DELETE CASCADE)`,
 		`CREATE TABLE logged (n INTEGER)`,
 		`CREATE TABLE other (n INTEGER)`,
+		`CREATE TABLE named (name TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID`,
 		`CREATE TRIGGER parent_log AFTER INSERT ON parent BEGIN INSERT INTO logged VALUES (NEW.id); END`,
 		`INSERT INTO other VALUES (1)`,
 	} {
@@ -362,24 +365,25 @@ func TestTableVersion(t *testing.T) {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	tables := []string{"parent", "child", "logged", "other"}
-	versions := func() map[string]uint64 {
-		m := map[string]uint64{}
+	tables := []string{"parent", "child", "logged", "other", "named"}
+	type versions struct{ written, altered map[string]uint64 }
+	read := func() versions {
+		v := versions{map[string]uint64{}, map[string]uint64{}}
 		for _, tb := range tables {
-			m[tb] = db.TableVersion(tb)
+			v.written[tb], v.altered[tb] = db.TableVersion(tb), db.AlteredVersion(tb)
 		}
-		return m
+		return v
 	}
 	tx := func(stmts ...string) func() error {
 		return func() error {
 			return db.Tx(ctx, func(q store.Querier) error {
-				before := versions()
+				before := read()
 				for _, s := range stmts {
 					if _, err := q.Exec(ctx, s); err != nil {
 						return err
 					}
 				}
-				if diff := cmp.Diff(before, versions()); diff != "" {
+				if diff := cmp.Diff(before, read(), cmp.AllowUnexported(versions{})); diff != "" {
 					t.Errorf("versions changed before the commit (-before +now):\n%s", diff)
 				}
 				return nil
@@ -387,29 +391,38 @@ func TestTableVersion(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name    string
-		run     func() error
-		changed []string
+		name             string
+		run              func() error
+		changed, altered []string
 	}{
-		{"insert, and a trigger's insert", tx(`INSERT INTO parent VALUES (1), (2)`, `INSERT INTO child VALUES (10, 1), (20, 2)`), []string{"parent", "child", "logged"}},
-		{"update", tx(`UPDATE child SET parent = 2 WHERE id = 10`), []string{"child"}},
-		{"update of no row", tx(`UPDATE child SET parent = 2 WHERE id = 99`), nil},
-		{"delete cascading", tx(`DELETE FROM parent WHERE id = 1`), []string{"parent"}},
-		{"delete cascading to a row", tx(`DELETE FROM parent WHERE id = 2`), []string{"parent", "child"}},
-		{"delete without WHERE", tx(`DELETE FROM logged`), []string{"logged"}},
-		{"Exec outside a transaction", func() error { _, err := db.Exec(ctx, `INSERT INTO parent VALUES (3)`); return err }, []string{"parent", "logged"}},
-		{"read only", tx(`SELECT * FROM other`), nil},
+		{"insert, and a trigger's insert", tx(`INSERT INTO parent VALUES (1), (2)`, `INSERT INTO child VALUES (10, 1), (20, 2)`), []string{"parent", "child", "logged"}, nil},
+		{"update", tx(`UPDATE child SET parent = 2 WHERE id = 10`), []string{"child"}, []string{"child"}},
+		{"update of no row", tx(`UPDATE child SET parent = 2 WHERE id = 99`), nil, nil},
+		{"delete cascading", tx(`DELETE FROM parent WHERE id = 1`), []string{"parent"}, []string{"parent"}},
+		{"delete cascading to a row", tx(`DELETE FROM parent WHERE id = 2`), []string{"parent", "child"}, []string{"parent", "child"}},
+		{"delete without WHERE", tx(`DELETE FROM logged`), []string{"logged"}, []string{"logged"}},
+		{"Exec outside a transaction", func() error { _, err := db.Exec(ctx, `INSERT INTO parent VALUES (3)`); return err }, []string{"parent", "logged"}, nil},
+		{"insert and update in one transaction", tx(`INSERT INTO parent VALUES (4)`, `UPDATE other SET n = 2`), []string{"parent", "logged", "other"}, []string{"other"}},
+		{"insert without rowid", tx(`INSERT INTO named VALUES ('a', 1)`), []string{"named"}, nil},
+		{"upsert of an existing row", tx(`INSERT INTO named VALUES ('a', 2) ON CONFLICT (name) DO UPDATE SET n = excluded.n`), []string{"named"}, []string{"named"}},
+		{"replace of an existing row", tx(`INSERT OR REPLACE INTO named VALUES ('a', 3)`), []string{"named"}, []string{"named"}},
+		{"replace of an existing rowid", tx(`REPLACE INTO other (rowid, n) VALUES (1, 5)`), []string{"other"}, []string{"other"}},
+		{"read only", tx(`SELECT * FROM other`), nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := versions()
+			before := read()
 			if err := tc.run(); err != nil {
 				t.Fatal(err)
 			}
-			after := versions()
+			after := read()
 			for _, tb := range tables {
-				grew := after[tb] > before[tb]
+				grew := after.written[tb] > before.written[tb]
 				if want := slices.Contains(tc.changed, tb); grew != want {
-					t.Errorf("%s: version %d → %d, want grown %v", tb, before[tb], after[tb], want)
+					t.Errorf("%s: version %d → %d, want grown %v", tb, before.written[tb], after.written[tb], want)
+				}
+				grew = after.altered[tb] > before.altered[tb]
+				if want := slices.Contains(tc.altered, tb); grew != want {
+					t.Errorf("%s: altered version %d → %d, want grown %v", tb, before.altered[tb], after.altered[tb], want)
 				}
 			}
 		})
