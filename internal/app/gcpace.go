@@ -24,8 +24,8 @@ import (
 // the runtime hands freed pages back to the OS instead of keeping them: an
 // Argon2id hash allocates 19 MiB at once, small objects settle in the pages
 // a finished hash freed, and the next hash then takes fresh pages — during
-// a login flood beside reads the heap kept three times what it used, and
-// the process peaked at 270–370 MB. The limit sits above everything the
+// a login flood beside reads the heap kept up to three times what it used, and
+// the process peaked at up to 270 MB. The limit sits above everything the
 // goal allows (heap, stacks, a second Argon2 buffer), so it does not make
 // the collector run more; past it the runtime returns memory eagerly.
 //
