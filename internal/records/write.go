@@ -256,17 +256,16 @@ func (s *Service) reload(ctx context.Context, q store.Querier, c *Collection, co
 	return recs[0], nil
 }
 
-// visible checks that caller may see record id of c (the view rule); a
-// record the caller may not see does not exist for them.
-func (s *Service) visible(ctx context.Context, q store.Querier, caller Caller, c *Collection, id string) error {
-	cond, args, err := s.ruleSQL(caller, c.compiled.view)
-	if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
-		return ErrNotFound
+// visibleHolding checks, in one statement, that caller may see record id
+// of c (the view rule; a record the caller may not see does not exist for
+// them: ErrNotFound) and then that cond holds for it (a refusal, as holds
+// gives). The view rule's condition is viewCond, from viewRule, made before
+// the transaction so the single writer does not wait for it.
+func (s *Service) visibleHolding(ctx context.Context, q store.Querier, caller Caller, c *Collection, id string,
+	view viewRule, cond string, condArgs []any) error {
+	if view.err != nil {
+		return view.err
 	}
-	if err != nil {
-		return err
-	}
-	var one int
 	// On PostgreSQL the row is locked until commit, so the rule checks that
 	// follow and the write see the same row: a concurrent transfer cannot
 	// slip in between (SQLite's single writer gives the same for free).
@@ -274,12 +273,41 @@ func (s *Service) visible(ctx context.Context, q store.Querier, caller Caller, c
 	if s.db.Dialect() == store.Postgres {
 		lock = " FOR UPDATE"
 	}
-	err = q.QueryRow(ctx, fmt.Sprintf("SELECT 1 FROM %s%s%s", store.QuoteIdent(c.Table()), and("id = ?", cond), lock),
-		append([]any{id}, args...)...).Scan(&one)
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrNotFound
+	// A NULL condition refuses, as it does in holds' WHERE.
+	holding, args := "1", make([]any, 0, len(condArgs)+1+len(view.args))
+	if cond != "" {
+		holding = "CASE WHEN " + cond + " THEN 1 ELSE 0 END"
+		args = append(args, condArgs...)
 	}
-	return err
+	args = append(append(args, id), view.args...)
+	var held int
+	err := q.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s%s%s", holding, store.QuoteIdent(c.Table()), and("id = ?", view.cond), lock),
+		args...).Scan(&held)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ErrNotFound
+	case err != nil:
+		return err
+	case held != 1:
+		return deny(caller)
+	}
+	return nil
+}
+
+// viewRule is the view rule's condition for a caller, or the error that
+// makes every record invisible to them.
+type viewRule struct {
+	cond string
+	args []any
+	err  error
+}
+
+func (s *Service) viewRuleOf(caller Caller, c *Collection) viewRule {
+	cond, args, err := s.ruleSQL(caller, c.compiled.view)
+	if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
+		err = ErrNotFound
+	}
+	return viewRule{cond, args, err}
 }
 
 // Update applies a partial update. The update rule must hold before and after
@@ -309,9 +337,10 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 	}
 	d := s.db.Dialect()
 	ts := sqlValue(d, now())
+	view := s.viewRuleOf(caller, c)
 	var rec Record
 	err = s.db.Tx(ctx, func(q store.Querier) error {
-		if err := s.visible(ctx, q, caller, c, id); err != nil {
+		if err := s.visibleHolding(ctx, q, caller, c, id, view, cond, condArgs); err != nil {
 			return err
 		}
 		sets := []string{"updated = ?"}
@@ -324,9 +353,6 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 			sets = append(sets, col+" = ?")
 		}
 		args = append(args, vargs...)
-		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
-			return err
-		}
 		if _, err := q.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE id = ?", store.QuoteIdent(c.Table()), strings.Join(sets, ", ")),
 			append(args, id)...); err != nil {
 			return err
@@ -379,11 +405,9 @@ func (s *Service) Delete(ctx context.Context, caller Caller, coll, id string) er
 	if !ids.Valid(id) {
 		return ErrNotFound
 	}
+	view := s.viewRuleOf(caller, c)
 	err = s.db.Tx(ctx, func(q store.Querier) error {
-		if err := s.visible(ctx, q, caller, c, id); err != nil {
-			return err
-		}
-		if err := s.holds(ctx, q, c, id, cond, condArgs, caller); err != nil {
+		if err := s.visibleHolding(ctx, q, caller, c, id, view, cond, condArgs); err != nil {
 			return err
 		}
 		cs := &cascade{}
