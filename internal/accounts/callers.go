@@ -54,7 +54,7 @@ type callerCache struct {
 
 type cachedCaller struct {
 	user    string
-	version uint64              // of callerTables when the load began
+	version uint64              // of callerTables and callerRows when the load began
 	users   *records.Collection // the users collection the load began with
 	loaded  time.Time
 	caller  records.Caller

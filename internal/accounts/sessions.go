@@ -6,7 +6,7 @@ package accounts
 // that session in _keep_refresh_tokens. Every access token names its session
 // ("sid"), and Authenticate checks the session on every request (a
 // primary-key read within the query that loads the user, or on SQLite the
-// caller kept since the session table last changed: callers.go), so ending
+// caller kept while no session row was updated or deleted: callers.go), so ending
 // a session ends its access tokens at the very next request, not only when
 // they expire.
 //

@@ -17,10 +17,11 @@ import (
 // at least gcHeadroom past the live heap, and by the live heap itself once
 // that is larger (GOGC=100 again), so a large heap (a login flood's Argon2
 // buffers, many connections) is never given more room than the default
-// would. It adjusts after every collection, from the live heap that
-// collection measured.
+// would. It adjusts after every collection, from what that collection
+// measured. "Live" here is what the runtime's GOGC multiplies: the live
+// heap, the goroutine stacks and the globals it scans.
 //
-// It also sets a soft memory limit, gcHeadroom above the heap goal, so that
+// It also sets a soft memory limit, gcHeadroom above the goal, so that
 // the runtime hands freed pages back to the OS instead of keeping them: an
 // Argon2id hash allocates 19 MiB at once, small objects settle in the pages
 // a finished hash freed, and the next hash then takes fresh pages — during
@@ -55,8 +56,8 @@ func gcPercent(live uint64) int {
 	return int(min(max(gcHeadroom*100/live, 100), gcMaxPercent))
 }
 
-// memoryLimit is the soft limit for a live heap: gcHeadroom above the most
-// that gcPercent(live) lets the heap grow to (live plus the larger of
+// memoryLimit is the soft limit for live bytes: gcHeadroom above the most
+// that gcPercent(live) lets them grow to (live plus the larger of
 // gcHeadroom and live; GOGC's cap only ever gives less).
 func memoryLimit(live uint64) int64 {
 	return int64(live + max(gcHeadroom, live) + gcHeadroom)
@@ -70,7 +71,9 @@ type gcPacer struct {
 }
 
 func newGCPacer() *gcPacer {
-	p := &gcPacer{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	p := &gcPacer{sample: []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
+	}}
 	p.percent.Store(100)
 	return p
 }
@@ -88,10 +91,13 @@ func (p *gcPacer) watch() {
 
 func (p *gcPacer) adjust() {
 	metrics.Read(p.sample)
-	if p.sample[0].Value.Kind() != metrics.KindUint64 {
-		return
+	var live uint64
+	for _, s := range p.sample {
+		if s.Value.Kind() != metrics.KindUint64 {
+			return
+		}
+		live += s.Value.Uint64()
 	}
-	live := p.sample[0].Value.Uint64()
 	if want := int64(gcPercent(live)); p.percent.Swap(want) != want {
 		debug.SetGCPercent(int(want))
 	}

@@ -259,7 +259,7 @@ func (s *Service) reload(ctx context.Context, q store.Querier, c *Collection, co
 // visibleHolding checks, in one statement, that caller may see record id
 // of c (the view rule; a record the caller may not see does not exist for
 // them: ErrNotFound) and then that cond holds for it (a refusal, as holds
-// gives). The view rule's condition is viewCond, from viewRule, made before
+// gives). The view rule's condition is view, from viewRuleOf, made before
 // the transaction so the single writer does not wait for it.
 func (s *Service) visibleHolding(ctx context.Context, q store.Querier, caller Caller, c *Collection, id string,
 	view viewRule, cond string, condArgs []any) error {
@@ -269,6 +269,10 @@ func (s *Service) visibleHolding(ctx context.Context, q store.Querier, caller Ca
 	// On PostgreSQL the row is locked until commit, so the rule checks that
 	// follow and the write see the same row: a concurrent transfer cannot
 	// slip in between (SQLite's single writer gives the same for free).
+	// After waiting for that lock PostgreSQL checks both rules again on the
+	// row's newest version, but a rule's subqueries into other tables (not
+	// locked, as before) see them as of the statement's start; the check
+	// after the change (holds) reads them afresh.
 	lock := ""
 	if s.db.Dialect() == store.Postgres {
 		lock = " FOR UPDATE"
