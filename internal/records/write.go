@@ -259,13 +259,10 @@ func (s *Service) reload(ctx context.Context, q store.Querier, c *Collection, co
 // visibleHolding checks, in one statement, that caller may see record id
 // of c (the view rule; a record the caller may not see does not exist for
 // them: ErrNotFound) and then that cond holds for it (a refusal, as holds
-// gives). The view rule's condition is view, from viewRuleOf, made before
-// the transaction so the single writer does not wait for it.
+// gives). viewCond and viewArgs are the view rule's condition (viewSQL),
+// made before the transaction so the single writer does not wait for it.
 func (s *Service) visibleHolding(ctx context.Context, q store.Querier, caller Caller, c *Collection, id string,
-	view viewRule, cond string, condArgs []any) error {
-	if view.err != nil {
-		return view.err
-	}
+	viewCond string, viewArgs []any, cond string, condArgs []any) error {
 	// On PostgreSQL the row is locked until commit, so the rule checks that
 	// follow and the write see the same row: a concurrent transfer cannot
 	// slip in between (SQLite's single writer gives the same for free).
@@ -278,14 +275,14 @@ func (s *Service) visibleHolding(ctx context.Context, q store.Querier, caller Ca
 		lock = " FOR UPDATE"
 	}
 	// A NULL condition refuses, as it does in holds' WHERE.
-	holding, args := "1", make([]any, 0, len(condArgs)+1+len(view.args))
+	holding, args := "1", make([]any, 0, len(condArgs)+1+len(viewArgs))
 	if cond != "" {
 		holding = "CASE WHEN " + cond + " THEN 1 ELSE 0 END"
 		args = append(args, condArgs...)
 	}
-	args = append(append(args, id), view.args...)
+	args = append(append(args, id), viewArgs...)
 	var held int
-	err := q.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s%s%s", holding, store.QuoteIdent(c.Table()), and("id = ?", view.cond), lock),
+	err := q.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s%s%s", holding, store.QuoteIdent(c.Table()), and("id = ?", viewCond), lock),
 		args...).Scan(&held)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -298,20 +295,14 @@ func (s *Service) visibleHolding(ctx context.Context, q store.Querier, caller Ca
 	return nil
 }
 
-// viewRule is the view rule's condition for a caller, or the error that
-// makes every record invisible to them.
-type viewRule struct {
-	cond string
-	args []any
-	err  error
-}
-
-func (s *Service) viewRuleOf(caller Caller, c *Collection) viewRule {
+// viewSQL is the view rule's condition for caller; a caller the rule
+// refuses outright sees no record of c (ErrNotFound).
+func (s *Service) viewSQL(caller Caller, c *Collection) (string, []any, error) {
 	cond, args, err := s.ruleSQL(caller, c.compiled.view)
 	if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
 		err = ErrNotFound
 	}
-	return viewRule{cond, args, err}
+	return cond, args, err
 }
 
 // Update applies a partial update. The update rule must hold before and after
@@ -341,10 +332,13 @@ func (s *Service) Update(ctx context.Context, caller Caller, coll, id string, bo
 	}
 	d := s.db.Dialect()
 	ts := sqlValue(d, now())
-	view := s.viewRuleOf(caller, c)
+	viewCond, viewArgs, err := s.viewSQL(caller, c)
+	if err != nil {
+		return nil, err
+	}
 	var rec Record
 	err = s.db.Tx(ctx, func(q store.Querier) error {
-		if err := s.visibleHolding(ctx, q, caller, c, id, view, cond, condArgs); err != nil {
+		if err := s.visibleHolding(ctx, q, caller, c, id, viewCond, viewArgs, cond, condArgs); err != nil {
 			return err
 		}
 		sets := []string{"updated = ?"}
@@ -409,9 +403,12 @@ func (s *Service) Delete(ctx context.Context, caller Caller, coll, id string) er
 	if !ids.Valid(id) {
 		return ErrNotFound
 	}
-	view := s.viewRuleOf(caller, c)
+	viewCond, viewArgs, err := s.viewSQL(caller, c)
+	if err != nil {
+		return err
+	}
 	err = s.db.Tx(ctx, func(q store.Querier) error {
-		if err := s.visibleHolding(ctx, q, caller, c, id, view, cond, condArgs); err != nil {
+		if err := s.visibleHolding(ctx, q, caller, c, id, viewCond, viewArgs, cond, condArgs); err != nil {
 			return err
 		}
 		cs := &cascade{}
