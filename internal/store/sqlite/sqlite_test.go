@@ -101,6 +101,45 @@ func TestPragmas(t *testing.T) {
 	})
 }
 
+// TestMmap: every connection maps the database file (a table-valued
+// pragma_mmap_size does not exist, so it is asked for on its own). Without
+// the map, readers beside writes re-read pages with pread (docs/design.md).
+func TestMmap(t *testing.T) {
+	const readers = 3
+	db := open(t, filepath.Join(t.TempDir(), "keep.db"), sqlite.Options{Readers: readers})
+	const want = 256 << 20
+	err := db.Tx(t.Context(), func(q store.Querier) error {
+		var got int64
+		if err := q.QueryRow(t.Context(), `PRAGMA mmap_size`).Scan(&got); err != nil {
+			return err
+		}
+		if got != want {
+			t.Errorf("writer mmap_size = %d, want %d", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range readers {
+		rows, err := db.Query(t.Context(), `PRAGMA mmap_size`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close() // held open, so each query gets a connection of its own
+		var got int64
+		if !rows.Next() {
+			t.Fatalf("reader %d: no row: %v", i, rows.Err())
+		}
+		if err := rows.Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("reader %d mmap_size = %d, want %d", i, got, want)
+		}
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "keep.db"), sqlite.Options{})
 	got, err := scanPragmas(db.QueryRow(t.Context(), pragmaQuery))
