@@ -17,6 +17,7 @@ import (
 	"github.com/keep-dev/keep/internal/app"
 	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/hashworker"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -49,6 +50,9 @@ until they expire.
 `
 
 func main() {
+	// Before anything else: this binary is also the password hash worker
+	// that `keep serve` starts at idle CPU priority.
+	hashworker.Main()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()

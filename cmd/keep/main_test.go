@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -13,12 +14,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/keep-dev/keep/internal/app"
 	"github.com/keep-dev/keep/internal/auth"
@@ -149,6 +152,131 @@ func TestServeOnSQLite(t *testing.T) {
 	}
 }
 
+// TestHashWorker: keep serve hashes passwords in one worker process, the
+// same binary with no environment, every thread of it at SCHED_IDLE; logins
+// work through it; it ends with the server, also when the server is killed
+// (its stdin closes). With --hash-priority normal (or KEEP_HASH_PRIORITY)
+// there is no worker.
+func TestHashWorker(t *testing.T) {
+	bin := buildKeep(t)
+	for _, tt := range []struct {
+		name       string
+		args, env  []string
+		wantWorker bool
+		kill       bool // SIGKILL instead of SIGTERM
+	}{
+		{"default", nil, nil, true, false},
+		{"server killed", nil, nil, true, true},
+		{"flag normal", []string{"--hash-priority", "normal"}, nil, false, false},
+		{"env normal", nil, []string{"KEEP_HASH_PRIORITY=normal"}, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "keep_data")
+			create := exec.Command(bin, "superuser", "create", "--data", data, "--email", "root@example.com", "--password-stdin")
+			create.Stdin = strings.NewReader("a fine password\n")
+			if out, err := create.CombinedOutput(); err != nil {
+				t.Fatalf("superuser create: %v: %s", err, out)
+			}
+			addr := freeAddr(t)
+			var logs bytes.Buffer
+			srv := exec.Command(bin, append([]string{"serve", "--data", data, "--http", addr}, tt.args...)...)
+			srv.Env = append(os.Environ(), append(tt.env, "KEEP_DB_SECRET_PROBE=hunter2")...)
+			srv.Stderr = &logs
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Process.Kill()
+			waitHealthy(t, "http://"+addr)
+			for range 3 {
+				res, err := http.Post("http://"+addr+"/api/auth/login", "application/json",
+					strings.NewReader(`{"email":"root@example.com","password":"a fine password"}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					t.Fatalf("login: %d", res.StatusCode)
+				}
+			}
+			kids := childPIDs(t, srv.Process.Pid)
+			if !tt.wantWorker {
+				if len(kids) != 0 {
+					t.Fatalf("children %v with --hash-priority normal", kids)
+				}
+				return
+			}
+			if len(kids) != 1 {
+				t.Fatalf("keep serve has children %v, want one hash worker", kids)
+			}
+			worker := kids[0]
+			proc := filepath.Join("/proc", strconv.Itoa(worker))
+			if cmdline, _ := os.ReadFile(filepath.Join(proc, "cmdline")); string(cmdline) != "/proc/self/exe\x00__keep-hash-worker\x00" {
+				t.Errorf("worker command line %q", cmdline)
+			}
+			if env, _ := os.ReadFile(filepath.Join(proc, "environ")); strings.Contains(string(env), "hunter2") || strings.Contains(string(env), "KEEP_") {
+				t.Errorf("the server's environment reached the worker: %q", env)
+			}
+			tasks, err := os.ReadDir(filepath.Join(proc, "task"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, task := range tasks {
+				tid, _ := strconv.Atoi(task.Name())
+				if attr, err := unix.SchedGetAttr(tid, 0); err != nil || attr.Policy != unix.SCHED_IDLE {
+					t.Errorf("worker thread %d: policy %v, %v; want SCHED_IDLE", tid, attr, err)
+				}
+			}
+			if strings.Contains(logs.String(), "hash worker") {
+				t.Errorf("the worker failed: %s", logs.String())
+			}
+			if tt.kill {
+				_ = srv.Process.Kill()
+				_ = srv.Wait()
+			} else {
+				if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				if err := srv.Wait(); err != nil {
+					t.Fatalf("keep serve: %v: %s", err, logs.String())
+				}
+			}
+			// Gone, or a zombie waiting for whoever inherited it.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				stat, err := os.ReadFile(filepath.Join(proc, "stat"))
+				if errors.Is(err, os.ErrNotExist) || strings.Contains(string(stat), ") Z ") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the worker outlived the server: %s", stat)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// childPIDs lists the processes pid started (Linux /proc).
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []int
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", task.Name(), "children"))
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			kids = append(kids, n)
+		}
+	}
+	return kids
+}
+
 func TestCommands(t *testing.T) {
 	ctx := context.Background()
 	env := func(string) string { return "" }
@@ -167,6 +295,7 @@ func TestCommands(t *testing.T) {
 		{"stdin required", []string{"superuser", "create", "--email", "a@b.co"}, "", "--password-stdin", ""},
 		{"bad db url", []string{"serve", "--db", "mysql://x"}, "", "postgres://", ""},
 		{"bad listen address", []string{"serve", "--http", "nonsense"}, "", "host:port", ""},
+		{"bad hash priority", []string{"serve", "--hash-priority", "high"}, "", "--hash-priority must be idle or normal", ""},
 		{"keys without a subcommand", []string{"keys"}, "", "keys rotate-signing", ""},
 		{"keys unknown subcommand", []string{"keys", "list"}, "", "keys rotate-signing", ""},
 		{"rotate-signing bad db url", []string{"keys", "rotate-signing", "--db", "mysql://x"}, "", "postgres://", ""},

@@ -22,6 +22,7 @@ import (
 	"github.com/keep-dev/keep/internal/audit"
 	"github.com/keep-dev/keep/internal/auth"
 	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/hashworker"
 	"github.com/keep-dev/keep/internal/mail"
 	"github.com/keep-dev/keep/internal/metrics"
 	"github.com/keep-dev/keep/internal/records"
@@ -67,7 +68,8 @@ type Keep struct {
 	metrics  *metrics.Metrics
 	outbox   *mail.Outbox
 	keys     *auth.KeySet
-	box      *secretbox.Box // the data directory's secret key: TOTP seeds, signing keys, audit keys
+	box      *secretbox.Box   // the data directory's secret key: TOTP seeds, signing keys, audit keys
+	hashes   *hashworker.Pool // nil when passwords are hashed in this process
 	Handler  http.Handler
 }
 
@@ -96,17 +98,24 @@ func NewWithStore(ctx context.Context, cfg config.Config, log *slog.Logger, db s
 	return k, nil
 }
 
-// hashSlots returns how many password hashes may run at once: GOMAXPROCS as
-// it was at the first call, one hash per core. That first call also adds as
-// many Ps. Argon2id keeps a P busy for the whole hash (tens of ms), so with
-// one P per core a login flood occupies every P and requests wait for the Go
-// scheduler (get by id fell to a quarter beside a flood); with Ps of their
-// own for the hashes, requests are always scheduled and the kernel shares the
-// cores. It runs once because GOMAXPROCS is per process and tests build many
-// Keeps in one; setting it stops the runtime from following a changed CPU
-// limit. An operator's own GOMAXPROCS is kept as it is (the hashes then
-// share it).
-var hashSlots = sync.OnceValue(func() int { return addHashProcs(os.Getenv("GOMAXPROCS") != "") })
+// cores is GOMAXPROCS as it was before hashSlots added Ps: one hash slot
+// per core.
+var cores = sync.OnceValue(func() int { return runtime.GOMAXPROCS(0) })
+
+// hashSlots returns how many password hashes may run at once in this
+// process (--hash-priority normal): GOMAXPROCS as it was at the first call,
+// one hash per core. That first call also adds as many Ps. Argon2id keeps a
+// P busy for the whole hash (tens of ms), so with one P per core a login
+// flood occupies every P and requests wait for the Go scheduler (get by id
+// fell to a quarter beside a flood); with Ps of their own for the hashes,
+// requests are always scheduled and the kernel shares the cores. It runs
+// once because GOMAXPROCS is per process and tests build many Keeps in one;
+// setting it stops the runtime from following a changed CPU limit. An
+// operator's own GOMAXPROCS is kept as it is (the hashes then share it).
+var hashSlots = sync.OnceValue(func() int {
+	cores()
+	return addHashProcs(os.Getenv("GOMAXPROCS") != "")
+})
 
 // addHashProcs doubles GOMAXPROCS unless it was set explicitly, and returns
 // the number of hash slots: GOMAXPROCS as it was.
@@ -118,13 +127,40 @@ func addHashProcs(explicit bool) int {
 	return n
 }
 
+// newHasher returns the password hasher: Argon2id at m=19 MiB, at most one
+// hash per core in flight, which bounds the memory a login flood can take to
+// cores × 19 MiB. With --hash-priority idle the hashes run in a worker
+// process at idle CPU priority (internal/hashworker), so requests never wait
+// for them; where no worker can run (another OS, or a binary that did not
+// call hashworker.Main, such as a test) they run in this process, as with
+// normal, where they yield the other cores to data requests instead.
+func (k *Keep) newHasher(dataInFlight *atomic.Int64) *auth.Hasher {
+	if k.cfg.HashPriority == "idle" {
+		pool, err := hashworker.Start(cores(), k.log.With("component", "hashworker"))
+		if err == nil {
+			k.hashes = pool
+			h := auth.NewHasher(auth.DefaultParams(), cores())
+			h.SetKeyFunc(pool.Key)
+			// Idle priority alone is not enough where cores share their
+			// caches and execution units (hyperthreads, most VMs): a hash
+			// still slows the requests beside it. Resting as long as each
+			// hash took keeps get-by-id p99 beside a login flood within
+			// 2x (docs/perf.md).
+			h.SetBusy(func() bool { return dataInFlight.Load() > 0 }, 1)
+			return h
+		}
+		if !errors.Is(err, hashworker.ErrUnavailable) {
+			k.log.Warn("password hash worker did not start; hashing in the server process", "err", err)
+		}
+	}
+	h := auth.NewHasher(auth.DefaultParams(), hashSlots())
+	h.SetBusy(func() bool { return dataInFlight.Load() > 0 }, 0)
+	return h
+}
+
 func (k *Keep) build(ctx context.Context, withTokens bool) error {
-	// Argon2id at m=19 MiB: at most one hash per core in flight bounds the
-	// memory a login flood can take to cores × 19 MiB.
-	hasher := auth.NewHasher(auth.DefaultParams(), hashSlots())
-	// Hashes yield the other cores to data requests (see auth.Hasher).
 	dataInFlight := new(atomic.Int64)
-	hasher.SetBusy(func() bool { return dataInFlight.Load() > 0 })
+	hasher := k.newHasher(dataInFlight)
 	ring, err := k.openKeyring(ctx) // keyring.go
 	if err != nil {
 		return err
@@ -239,6 +275,9 @@ func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
 func (k *Keep) Close() error {
 	if k.Accounts != nil {
 		k.Accounts.Wait() // email requests still finishing after their response
+	}
+	if k.hashes != nil {
+		_ = k.hashes.Close()
 	}
 	return k.db.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -85,16 +86,18 @@ func (p Params) weakerThan(q Params) bool {
 // semaphore bounds how many run at once: a login flood queues instead of
 // exhausting memory.
 //
-// A running hash also holds a P (a Go scheduler slot) throughout, so a
-// server should have more Ps than slots or a flood leaves none for requests
-// (internal/app adds one P per slot). The work cannot be moved to a thread of
-// lower kernel priority: argon2.IDKey computes in goroutines of its own, not
-// on the caller's thread, so LockOSThread and setpriority would not reach it.
+// A hash computed in this process also holds a P (a Go scheduler slot)
+// throughout, so a server should have more Ps than slots or a flood leaves
+// none for requests (internal/app adds one P per slot). It cannot be moved
+// to a thread of lower kernel priority: argon2.IDKey computes in goroutines
+// of its own, not on the caller's thread. A process can be: see
+// [Hasher.SetKeyFunc] and internal/hashworker.
 //
 // While [Hasher.SetBusy]'s function reports other work in flight, hashes
-// run one at a time, so a login flood leaves the other cores to that work;
-// when nothing else waits, every slot is used and logins keep their full
-// throughput.
+// run one at a time, so a login flood leaves the other cores to that work,
+// and after each the slot may rest before the next starts, which bounds the
+// share of a core the hashes take; when nothing else waits, every slot is
+// used and logins keep their full throughput.
 //
 // A Hasher is safe for concurrent use. The zero value is not usable; create
 // one with [NewHasher].
@@ -103,7 +106,25 @@ type Hasher struct {
 	// first is the slot a hash may always take; extra the others, taken
 	// only while busy reports no other work.
 	first, extra chan struct{}
-	busy         atomic.Pointer[func() bool]
+	busy         atomic.Pointer[busyReport]
+	keyFunc      atomic.Pointer[KeyFunc]
+}
+
+// KeyFunc computes an Argon2id key with p's memory, iterations,
+// parallelism and key length. internal/hashworker provides one that runs in
+// a process of idle CPU priority.
+type KeyFunc func(password, salt []byte, p Params) []byte
+
+// SetKeyFunc makes the Hasher compute its keys with f instead of
+// argon2.IDKey in this process. The slots still bound how many run at once.
+func (h *Hasher) SetKeyFunc(f KeyFunc) { h.keyFunc.Store(&f) }
+
+// key computes the Argon2id key of password and salt under p.
+func (h *Hasher) key(password, salt []byte, p Params) []byte {
+	if f := h.keyFunc.Load(); f != nil {
+		return (*f)(password, salt, p)
+	}
+	return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
 }
 
 // NewHasher returns a Hasher that hashes with p and runs at most
@@ -122,14 +143,24 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	return &Hasher{params: p, first: make(chan struct{}, 1), extra: make(chan struct{}, maxConcurrent-1)}
 }
 
+// busyReport is what SetBusy was given.
+type busyReport struct {
+	busy func() bool
+	rest float64
+}
+
 // SetBusy gives the Hasher a report of other work in flight (the HTTP
-// layer's count of data requests); while it returns true, only one hash
-// runs at a time.
-func (h *Hasher) SetBusy(busy func() bool) { h.busy.Store(&busy) }
+// layer's count of data requests). While it returns true, only one hash
+// runs at a time, and a hash that ends keeps the slot for rest times its own
+// duration, so hashing takes at most 1/(1+rest) of one core from that work.
+// The caller of the hash does not wait for the rest.
+func (h *Hasher) SetBusy(busy func() bool, rest float64) {
+	h.busy.Store(&busyReport{busy: busy, rest: max(rest, 0)})
+}
 
 func (h *Hasher) isBusy() bool {
 	b := h.busy.Load()
-	return b != nil && (*b)()
+	return b != nil && b.busy()
 }
 
 // Params returns the parameters new hashes are made with.
@@ -142,10 +173,9 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	releaseFirst, releaseExtra := h.releaseFirst, h.releaseExtra
 	select {
 	case h.first <- struct{}{}:
-		return releaseFirst, nil
+		return h.releaseFirst(time.Now()), nil
 	default:
 	}
 	if h.isBusy() {
@@ -153,22 +183,33 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 		// work ends meanwhile, the next release lets the queue widen.)
 		select {
 		case h.first <- struct{}{}:
-			return releaseFirst, nil
+			return h.releaseFirst(time.Now()), nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 	select {
 	case h.first <- struct{}{}:
-		return releaseFirst, nil
+		return h.releaseFirst(time.Now()), nil
 	case h.extra <- struct{}{}:
-		return releaseExtra, nil
+		return h.releaseExtra, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
-func (h *Hasher) releaseFirst() { <-h.first }
+// releaseFirst returns the release of the first slot, taken at start: at
+// once, or, while other work is in flight, after the rest SetBusy asked for.
+func (h *Hasher) releaseFirst(start time.Time) func() {
+	return func() {
+		if b := h.busy.Load(); b != nil && b.rest > 0 && b.busy() {
+			time.AfterFunc(time.Duration(b.rest*float64(time.Since(start))), func() { <-h.first })
+			return
+		}
+		<-h.first
+	}
+}
+
 func (h *Hasher) releaseExtra() { <-h.extra }
 
 // Hash returns password hashed with a fresh random salt, as a PHC string:
@@ -187,7 +228,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, h.params.Iterations, h.params.Memory, h.params.Parallelism, h.params.KeyLen)
+	key := h.key([]byte(password), salt, h.params)
 	release()
 	return encodePHC(h.params, salt, key), nil
 }
@@ -209,7 +250,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, need
 	if err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+	got := h.key([]byte(password), salt, p)
 	release()
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, false, nil
@@ -231,7 +272,7 @@ func (h *Hasher) Equalize(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	got := argon2.IDKey([]byte("keep-equalize"), salt, h.params.Iterations, h.params.Memory, h.params.Parallelism, h.params.KeyLen)
+	got := h.key([]byte("keep-equalize"), salt, h.params)
 	release()
 	subtle.ConstantTimeCompare(got, want)
 	return nil

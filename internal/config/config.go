@@ -32,6 +32,7 @@ type Config struct {
 	SessionLifetime  time.Duration // --session-lifetime, KEEP_SESSION_LIFETIME
 	LoginMaxFailures int           // --login-max-failures, KEEP_LOGIN_MAX_FAILURES
 	RateLimits       string        // --rate-limits, KEEP_RATE_LIMITS: on or off (per-IP limits only)
+	HashPriority     string        // --hash-priority, KEEP_HASH_PRIORITY: idle or normal
 
 	MailMode     string // --mail, KEEP_MAIL: file (development default) or smtp
 	MailFrom     string // --mail-from, KEEP_MAIL_FROM
@@ -92,6 +93,7 @@ func Default() Config {
 		SessionLifetime:  30 * 24 * time.Hour,
 		LoginMaxFailures: 10,
 		RateLimits:       "on",
+		HashPriority:     "idle",
 		MailMode:         "file",
 		MailFrom:         "keep@localhost",
 		SMTPPort:         587,
@@ -128,6 +130,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "a session ends this long after login whatever happens (env KEEP_SESSION_LIFETIME)")
 	fs.IntVar(&c.LoginMaxFailures, "login-max-failures", c.LoginMaxFailures, "failed logins per email in 15 minutes before a temporary lock (env KEEP_LOGIN_MAX_FAILURES)")
 	fs.StringVar(&c.RateLimits, "rate-limits", c.RateLimits, "per-IP rate limits on auth endpoints: on or off (env KEEP_RATE_LIMITS); the per-email lockout stays on")
+	fs.StringVar(&c.HashPriority, "hash-priority", c.HashPriority, "CPU priority of password hashing: idle (a worker process that runs only on CPU time requests leave; Linux) or normal (in the server process, sharing the cores with requests) (env KEEP_HASH_PRIORITY)")
 	fs.StringVar(&c.MailMode, "mail", c.MailMode, "mail delivery: file (one file per message in <data>/outbox) or smtp (env KEEP_MAIL)")
 	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender address (env KEEP_MAIL_FROM)")
 	fs.StringVar(&c.SMTPHost, "smtp-host", c.SMTPHost, "SMTP server host (env KEEP_SMTP_HOST)")
@@ -177,6 +180,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	str("KEEP_SQLITE_SYNCHRONOUS", &c.Synchronous)
 	str("KEEP_PUBLIC_URL", &c.PublicURL)
 	str("KEEP_RATE_LIMITS", &c.RateLimits)
+	str("KEEP_HASH_PRIORITY", &c.HashPriority)
 	str("KEEP_MAIL", &c.MailMode)
 	str("KEEP_MAIL_FROM", &c.MailFrom)
 	str("KEEP_SMTP_HOST", &c.SMTPHost)
@@ -338,6 +342,9 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimits != "on" && c.RateLimits != "off" {
 		errs = append(errs, errors.New("--rate-limits must be on or off"))
+	}
+	if c.HashPriority != "idle" && c.HashPriority != "normal" {
+		errs = append(errs, errors.New("--hash-priority must be idle or normal"))
 	}
 	switch c.MailMode {
 	case "file":

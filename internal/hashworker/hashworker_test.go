@@ -1,0 +1,290 @@
+package hashworker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/sys/unix"
+
+	"github.com/keep-dev/keep/internal/auth"
+)
+
+// TestMain lets the test binary serve as the worker, as keep's main does.
+func TestMain(m *testing.M) {
+	Main()
+	os.Exit(m.Run())
+}
+
+// cheap are parameters that keep the tests fast; the wire carries them like
+// the defaults.
+var cheap = auth.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+
+func want(password, salt []byte, p auth.Params) []byte {
+	return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+}
+
+// startPool starts a worker whose warnings go to the returned buffer: a
+// test that expects the worker to have done the work checks it is empty,
+// since every fall back to this process logs one.
+func startPool(t *testing.T) (*Pool, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	p, err := Start(2, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, logs
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestKeys: the worker's keys are Argon2id's, for each parameter the wire
+// carries, from many callers at once, and no key fell back to this process.
+func TestKeys(t *testing.T) {
+	p, logs := startPool(t)
+	pid := p.PID()
+	if pid == 0 {
+		t.Fatal("no worker running after Start")
+	}
+	cases := []struct {
+		name     string
+		params   auth.Params
+		password string
+	}{
+		{"cheap", cheap, "correct horse battery staple"},
+		{"defaults", auth.DefaultParams(), "pass for lena 123"},
+		{"two lanes, long key, long salt", auth.Params{Memory: 256, Iterations: 3, Parallelism: 2, SaltLen: 64, KeyLen: 64}, "x"},
+		{"empty password", cheap, ""},
+		{"binary password", cheap, "\x00\xff\n\x00"},
+		{"longest password", cheap, strings.Repeat("é", maxPassword/2)},
+	}
+	var wg sync.WaitGroup
+	for i, tt := range cases {
+		for j := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				salt := bytes.Repeat([]byte{byte(i), byte(j)}, int(tt.params.SaltLen)/2)
+				got := p.Key([]byte(tt.password), salt, tt.params)
+				if !bytes.Equal(got, want([]byte(tt.password), salt, tt.params)) {
+					t.Errorf("%s/%d: key differs from argon2.IDKey", tt.name, j)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if got := p.PID(); got != pid {
+		t.Errorf("worker pid changed from %d to %d", pid, got)
+	}
+	if s := logs.String(); s != "" {
+		t.Errorf("keys fell back to this process: %s", s)
+	}
+}
+
+// TestWorkerRunsIdle: every thread of the worker runs at SCHED_IDLE, also
+// the ones its runtime made while hashing, and it has no environment but
+// GOMAXPROCS, however much the server's holds.
+func TestWorkerRunsIdle(t *testing.T) {
+	t.Setenv("KEEP_DB", "postgres://keep:hunter2@db/keep")
+	p, _ := startPool(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Key([]byte("pw"), make([]byte, 16), auth.Params{Memory: 4096, Iterations: 1, Parallelism: 4, SaltLen: 16, KeyLen: 32})
+		}()
+	}
+	wg.Wait()
+	pid := p.PID()
+	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) < 2 {
+		t.Fatalf("worker has %d threads; a Go process has more", len(tasks))
+	}
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		attr, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			t.Fatalf("thread %d: %v", tid, err)
+		}
+		if attr.Policy != unix.SCHED_IDLE {
+			t.Errorf("thread %d of the worker has policy %d, want SCHED_IDLE (%d)", tid, attr.Policy, unix.SCHED_IDLE)
+		}
+	}
+	// And this process is untouched: the thread that forked the worker is gone.
+	if attr, err := unix.SchedGetAttr(0, 0); err != nil || attr.Policy != unix.SCHED_NORMAL {
+		t.Errorf("this thread's policy: %v, %v; want SCHED_NORMAL", attr, err)
+	}
+	env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimRight(string(env), "\x00"); got != "GOMAXPROCS=2" {
+		t.Errorf("worker environment %q, want only GOMAXPROCS=2", got)
+	}
+}
+
+// TestWorkerDies: keys in flight when the worker is killed, and keys asked
+// for before it restarts, are computed here, correctly; after restartEvery a
+// new worker takes over.
+func TestWorkerDies(t *testing.T) {
+	p, logs := startPool(t)
+	first := p.PID()
+	slow := auth.Params{Memory: 64 << 10, Iterations: 3, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	salt := make([]byte, 16)
+	done := make(chan []byte)
+	go func() { done <- p.Key([]byte("in flight"), salt, slow) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-done; !bytes.Equal(got, want([]byte("in flight"), salt, slow)) {
+		t.Error("the key in flight when the worker died is wrong")
+	}
+	if got := p.Key([]byte("next"), salt, cheap); !bytes.Equal(got, want([]byte("next"), salt, cheap)) {
+		t.Error("a key asked for while the worker is down is wrong")
+	}
+	if !strings.Contains(logs.String(), "hashing in the server process") {
+		t.Errorf("no warning that hashes fell back: %q", logs.String())
+	}
+	time.Sleep(restartEvery + 100*time.Millisecond)
+	if got := p.Key([]byte("later"), salt, cheap); !bytes.Equal(got, want([]byte("later"), salt, cheap)) {
+		t.Error("a key after the restart is wrong")
+	}
+	if second := p.PID(); second == 0 || second == first {
+		t.Errorf("worker pid %d after the restart (the first was %d)", second, first)
+	}
+}
+
+// TestClose: the worker exits when the pool closes, and keys asked for
+// afterwards are still right.
+func TestClose(t *testing.T) {
+	p, _ := startPool(t)
+	pid := p.PID()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Closed and reaped: the pid is gone (not even a zombie).
+	if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("worker %d still exists after Close: %v", pid, err)
+	}
+	salt := make([]byte, 16)
+	if got := p.Key([]byte("after"), salt, cheap); !bytes.Equal(got, want([]byte("after"), salt, cheap)) {
+		t.Error("a key after Close is wrong")
+	}
+	if p.PID() != 0 {
+		t.Error("a worker runs after Close")
+	}
+}
+
+// TestUnavailable: without Main, Start refuses, and the server hashes in
+// its own process.
+func TestUnavailable(t *testing.T) {
+	canServe.Store(false)
+	t.Cleanup(func() { canServe.Store(true) })
+	if _, err := Start(1, slog.Default()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Start without Main: %v, want ErrUnavailable", err)
+	}
+}
+
+func frame(body []byte) []byte {
+	return append(binary.LittleEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
+
+// TestServeRefuses: the worker stops, without a panic or an answer, at a
+// frame it cannot trust; it ends cleanly at the end of the stream.
+func TestServeRefuses(t *testing.T) {
+	good := appendRequest(nil, request{id: 7, params: cheap, salt: make([]byte, 16), password: []byte("pw")})[4:]
+	with := func(off int, b ...byte) []byte {
+		c := bytes.Clone(good)
+		copy(c[off:], b)
+		return c
+	}
+	for _, tt := range []struct {
+		name  string
+		input []byte
+		ok    bool
+	}{
+		{"empty stream", nil, true},
+		{"one request", frame(good), true},
+		{"length beyond the limit", binary.LittleEndian.AppendUint32(nil, maxFrame+1), false},
+		{"truncated frame", frame(good)[:10], false},
+		{"truncated length", []byte{1, 0}, false},
+		{"short header", frame(good[:headerLen-1]), false},
+		{"memory 0", frame(with(8, 0, 0, 0, 0)), false},
+		{"memory 4 TiB", frame(with(8, 0xff, 0xff, 0xff, 0xff)), false},
+		{"iterations 0", frame(with(12, 0, 0, 0, 0)), false},
+		{"parallelism 0", frame(with(16, 0)), false},
+		{"key of 8 bytes", frame(with(17, 8)), false},
+		{"salt longer than the frame", frame(with(18, 64)), false},
+		{"salt of 4 bytes", frame(with(18, 4)), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := serve(bytes.NewReader(tt.input), &out, 2)
+			if (err == nil) != tt.ok {
+				t.Fatalf("serve: %v, want ok=%v", err, tt.ok)
+			}
+			if !tt.ok && out.Len() != 0 {
+				t.Errorf("answered %d bytes to a bad stream", out.Len())
+			}
+			if tt.ok && len(tt.input) > 0 {
+				resp, err := readFrame(&out, 8+64)
+				if err != nil || binary.LittleEndian.Uint64(resp) != 7 ||
+					!bytes.Equal(resp[8:], want([]byte("pw"), make([]byte, 16), cheap)) {
+					t.Errorf("answer %x, %v", resp, err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzParseRequest: parsing never panics, accepts only parameters
+// auth.Params.Validate accepts, and encodes back to the same bytes.
+func FuzzParseRequest(f *testing.F) {
+	f.Add(appendRequest(nil, request{id: 1, params: cheap, salt: make([]byte, 16), password: []byte("pw")})[4:])
+	f.Add(appendRequest(nil, request{params: auth.DefaultParams(), salt: make([]byte, 16)})[4:])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := parseRequest(body)
+		if err != nil {
+			return
+		}
+		if err := r.params.Validate(); err != nil {
+			t.Fatalf("accepted invalid params: %v", err)
+		}
+		if again := appendRequest(nil, r)[4:]; !bytes.Equal(again, body) {
+			t.Fatalf("round trip: %x != %x", again, body)
+		}
+	})
+}
