@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -153,6 +154,7 @@ func serve(in io.Reader, out io.Writer, concurrency int) error {
 		werr error
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, max(concurrency, 1))
+		idle = newIdleRelease(idleRelease)
 	)
 	defer wg.Wait()
 	for {
@@ -168,12 +170,14 @@ func serve(in io.Reader, out io.Writer, concurrency int) error {
 			return err
 		}
 		sem <- struct{}{}
+		idle.busy()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			p := req.params
 			key := argon2.IDKey(req.password, req.salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
 			clear(frame)
+			idle.done()
 			<-sem
 			resp := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+8+len(key)), uint32(8+len(key)))
 			resp = binary.LittleEndian.AppendUint64(resp, req.id)
@@ -184,6 +188,40 @@ func serve(in io.Reader, out io.Writer, concurrency int) error {
 				_, werr = out.Write(resp)
 			}
 		}()
+	}
+}
+
+// idleRelease is how long the worker waits without a hash before it gives
+// its memory back: a burst of logins reuses the Argon2 buffers (faulting
+// 19 MiB in again would cost each hash milliseconds), a quiet worker keeps
+// none of them.
+const idleRelease = time.Second
+
+// idleReleaser returns the worker's free memory to the kernel once no hash
+// has run for a while.
+type idleReleaser struct {
+	mu       sync.Mutex
+	inFlight int
+	after    time.Duration
+	timer    *time.Timer
+}
+
+func newIdleRelease(after time.Duration) *idleReleaser { return &idleReleaser{after: after} }
+
+func (r *idleReleaser) busy() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlight++
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+func (r *idleReleaser) done() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inFlight--; r.inFlight == 0 {
+		r.timer = time.AfterFunc(r.after, debug.FreeOSMemory)
 	}
 }
 

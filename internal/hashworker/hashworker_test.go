@@ -154,6 +154,46 @@ func TestWorkerRunsIdle(t *testing.T) {
 	}
 }
 
+// TestWorkerGivesMemoryBack: after a burst of hashes at the default
+// parameters the worker holds their buffers; once idle it returns them.
+func TestWorkerGivesMemoryBack(t *testing.T) {
+	p, _ := startPool(t)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Key([]byte("pw"), make([]byte, 16), auth.DefaultParams())
+		}()
+	}
+	wg.Wait()
+	status := filepath.Join("/proc", strconv.Itoa(p.PID()), "status")
+	rss := func() int {
+		b, err := os.ReadFile(status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				return kb >> 10
+			}
+		}
+		t.Fatal("no VmRSS")
+		return 0
+	}
+	if mb := rss(); mb < 19 {
+		t.Fatalf("worker RSS %d MiB right after hashing 19 MiB; the test measures nothing", mb)
+	}
+	deadline := time.Now().Add(idleRelease + 5*time.Second)
+	for rss() >= 19 {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker still holds %d MiB long after its last hash", rss())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestWorkerDies: keys in flight when the worker is killed, and keys asked
 // for before it restarts, are computed here, correctly; after restartEvery a
 // new worker takes over.
