@@ -93,6 +93,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, withTokens bo
 func NewWithStore(ctx context.Context, cfg config.Config, log *slog.Logger, db store.DB, withTokens bool) (*Keep, error) {
 	k := &Keep{cfg: cfg, log: log, db: db}
 	if err := k.build(ctx, withTokens); err != nil {
+		if k.hashes != nil {
+			_ = k.hashes.Close() // the worker started first
+		}
 		return nil, err
 	}
 	return k, nil
@@ -133,7 +136,9 @@ func addHashProcs(explicit bool) int {
 // process at idle CPU priority (internal/hashworker), so requests never wait
 // for them; where no worker can run (another OS, or a binary that did not
 // call hashworker.Main, such as a test) they run in this process, as with
-// normal, where they yield the other cores to data requests instead.
+// normal, where they yield the other cores to data requests instead. (When a
+// worker dies, hashes run here until it is back, without the extra Ps: one
+// at a time while requests run, so those keep the other P.)
 func (k *Keep) newHasher(dataInFlight *atomic.Int64) *auth.Hasher {
 	if k.cfg.HashPriority == "idle" {
 		pool, err := hashworker.Start(cores(), k.log.With("component", "hashworker"))
@@ -141,12 +146,10 @@ func (k *Keep) newHasher(dataInFlight *atomic.Int64) *auth.Hasher {
 			k.hashes = pool
 			h := auth.NewHasher(auth.DefaultParams(), cores())
 			h.SetKeyFunc(pool.Key)
-			// Idle priority alone is not enough where cores share their
-			// caches and execution units (hyperthreads, most VMs): a hash
-			// still slows the requests beside it. Resting as long as each
-			// hash took keeps get-by-id p99 beside a login flood within
-			// 2x (docs/perf.md).
-			h.SetBusy(func() bool { return dataInFlight.Load() > 0 }, 1)
+			// Still one hash at a time while requests run: a core that
+			// hashes at idle priority yields at once, but its caches (and,
+			// on a hyperthread or a VM, its execution units) are shared.
+			h.SetBusy(func() bool { return dataInFlight.Load() > 0 })
 			return h
 		}
 		if !errors.Is(err, hashworker.ErrUnavailable) {
@@ -154,7 +157,7 @@ func (k *Keep) newHasher(dataInFlight *atomic.Int64) *auth.Hasher {
 		}
 	}
 	h := auth.NewHasher(auth.DefaultParams(), hashSlots())
-	h.SetBusy(func() bool { return dataInFlight.Load() > 0 }, 0)
+	h.SetBusy(func() bool { return dataInFlight.Load() > 0 })
 	return h
 }
 
@@ -271,7 +274,8 @@ func (k *Keep) Serve(ctx context.Context, ready func([]net.Addr)) error {
 	return server.Run(ctx, k.log, ready, ls...)
 }
 
-// Close closes the store.
+// Close waits for mail still being sent, stops the password hash worker and
+// closes the store.
 func (k *Keep) Close() error {
 	if k.Accounts != nil {
 		k.Accounts.Wait() // email requests still finishing after their response

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -94,10 +93,9 @@ func (p Params) weakerThan(q Params) bool {
 // [Hasher.SetKeyFunc] and internal/hashworker.
 //
 // While [Hasher.SetBusy]'s function reports other work in flight, hashes
-// run one at a time, so a login flood leaves the other cores to that work,
-// and after each the slot may rest before the next starts, which bounds the
-// share of a core the hashes take; when nothing else waits, every slot is
-// used and logins keep their full throughput.
+// run one at a time, so a login flood leaves the other cores to that work;
+// when nothing else waits, every slot is used and logins keep their full
+// throughput.
 //
 // A Hasher is safe for concurrent use. The zero value is not usable; create
 // one with [NewHasher].
@@ -106,7 +104,7 @@ type Hasher struct {
 	// first is the slot a hash may always take; extra the others, taken
 	// only while busy reports no other work.
 	first, extra chan struct{}
-	busy         atomic.Pointer[busyReport]
+	busy         atomic.Pointer[func() bool]
 	keyFunc      atomic.Pointer[KeyFunc]
 }
 
@@ -143,24 +141,14 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	return &Hasher{params: p, first: make(chan struct{}, 1), extra: make(chan struct{}, maxConcurrent-1)}
 }
 
-// busyReport is what SetBusy was given.
-type busyReport struct {
-	busy func() bool
-	rest float64
-}
-
 // SetBusy gives the Hasher a report of other work in flight (the HTTP
-// layer's count of data requests). While it returns true, only one hash
-// runs at a time, and a hash that ends keeps the slot for rest times its own
-// duration, so hashing takes at most 1/(1+rest) of one core from that work.
-// The caller of the hash does not wait for the rest.
-func (h *Hasher) SetBusy(busy func() bool, rest float64) {
-	h.busy.Store(&busyReport{busy: busy, rest: max(rest, 0)})
-}
+// layer's count of data requests); while it returns true, only one hash
+// runs at a time.
+func (h *Hasher) SetBusy(busy func() bool) { h.busy.Store(&busy) }
 
 func (h *Hasher) isBusy() bool {
 	b := h.busy.Load()
-	return b != nil && b.busy()
+	return b != nil && (*b)()
 }
 
 // Params returns the parameters new hashes are made with.
@@ -175,7 +163,7 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	}
 	select {
 	case h.first <- struct{}{}:
-		return h.releaseFirst(time.Now()), nil
+		return h.releaseFirst, nil
 	default:
 	}
 	if h.isBusy() {
@@ -183,14 +171,14 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 		// work ends meanwhile, the next release lets the queue widen.)
 		select {
 		case h.first <- struct{}{}:
-			return h.releaseFirst(time.Now()), nil
+			return h.releaseFirst, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 	select {
 	case h.first <- struct{}{}:
-		return h.releaseFirst(time.Now()), nil
+		return h.releaseFirst, nil
 	case h.extra <- struct{}{}:
 		return h.releaseExtra, nil
 	case <-ctx.Done():
@@ -198,18 +186,7 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-// releaseFirst returns the release of the first slot, taken at start: at
-// once, or, while other work is in flight, after the rest SetBusy asked for.
-func (h *Hasher) releaseFirst(start time.Time) func() {
-	return func() {
-		if b := h.busy.Load(); b != nil && b.rest > 0 && b.busy() {
-			time.AfterFunc(time.Duration(b.rest*float64(time.Since(start))), func() { <-h.first })
-			return
-		}
-		<-h.first
-	}
-}
-
+func (h *Hasher) releaseFirst() { <-h.first }
 func (h *Hasher) releaseExtra() { <-h.extra }
 
 // Hash returns password hashed with a fresh random salt, as a PHC string:

@@ -258,7 +258,7 @@ func TestHasherBusy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := NewHasher(testParams(), 2)
 		var busy atomic.Bool
-		h.SetBusy(busy.Load, 0)
+		h.SetBusy(busy.Load)
 		h.first <- struct{}{} // one hash in flight
 
 		busy.Store(false)
@@ -282,67 +282,6 @@ func TestHasherBusy(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("queued Hash: %v", err)
 		}
-		if n := len(h.first) + len(h.extra); n != 0 {
-			t.Fatalf("%d slots still held after all calls returned", n)
-		}
-	})
-}
-
-// TestHasherRest: while other work is in flight, the slot rests for the
-// asked multiple of the hash's duration before the next hash starts, the
-// caller not waiting for it; with nothing else in flight it does not rest.
-func TestHasherRest(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const took = 40 * time.Millisecond
-		h := NewHasher(testParams(), 2)
-		var starts []time.Time
-		h.SetKeyFunc(func(password, salt []byte, p Params) []byte {
-			starts = append(starts, time.Now())
-			time.Sleep(took)
-			return make([]byte, p.KeyLen)
-		})
-		var busy atomic.Bool
-		busy.Store(true)
-		h.SetBusy(busy.Load, 1.5)
-		ctx := context.Background()
-		t0 := time.Now()
-		if _, err := h.Hash(ctx, "pw"); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(t0); d != took {
-			t.Errorf("the caller waited %v, want only the hash's %v", d, took)
-		}
-		if _, err := h.Hash(ctx, "pw"); err != nil {
-			t.Fatal(err)
-		}
-		if gap := starts[1].Sub(starts[0]); gap != took+took*3/2 {
-			t.Errorf("second hash started %v after the first, want %v (the hash and 1.5x rest)", gap, took+took*3/2)
-		}
-
-		// Nothing else in flight: no rest, and both slots at once (once
-		// the second hash's rest is over).
-		busy.Store(false)
-		time.Sleep(took * 3 / 2)
-		t1 := time.Now()
-		done := make(chan error, 2)
-		for range 2 {
-			go func() {
-				_, err := h.Hash(ctx, "pw")
-				done <- err
-			}()
-		}
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := h.Hash(ctx, "pw"); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(t1); d != 2*took {
-			t.Errorf("three hashes, two slots, no rest took %v, want %v", d, 2*took)
-		}
-		synctest.Wait()
 		if n := len(h.first) + len(h.extra); n != 0 {
 			t.Fatalf("%d slots still held after all calls returned", n)
 		}

@@ -1,19 +1,3 @@
-// Package hashworker computes Argon2id keys in a child process that runs at
-// idle CPU priority (Linux SCHED_IDLE), so that password hashing uses only
-// the CPU time requests leave.
-//
-// Why a process: a hash takes tens of milliseconds of a core. In the
-// server's process a login flood competes with requests for the cores as an
-// equal, and get by id beside a flood waited 3-6x longer at p99 than alone.
-// Linux ranks work per thread, but argon2.IDKey computes in goroutines the Go
-// scheduler may put on any thread of the process, so the smallest unit the
-// lower priority can be given to is a process of its own.
-//
-// The worker is the keep binary itself, started again with one argument
-// ([Main] must run first in main). It reads requests on stdin and writes
-// keys on stdout; it exits when stdin closes, which also happens when the
-// server dies, since the kernel closes the pipe. It gets no environment, so
-// none of the server's secrets (database URL, master key) reach it.
 package hashworker
 
 import (
@@ -46,6 +30,9 @@ const command = "__keep-hash-worker"
 // worker: [Main] was not called, or the platform has no idle priority.
 var ErrUnavailable = errors.New("hashworker: this binary cannot start a hash worker")
 
+// canServe is set once, by Main in main before anything else runs: whether
+// this binary can be re-executed as a worker is a property of the program,
+// not of any one Pool.
 var canServe atomic.Bool
 
 // Main must be called first in main. When the process was started as a
@@ -60,6 +47,12 @@ func Main() {
 	// terminal's whole process group, and the worker must outlive the
 	// server's graceful shutdown, in which logins may still finish.
 	signal.Ignore(os.Interrupt, syscall.SIGTERM)
+	// The heap is a few 19 MiB buffers at a time, all pointer-free, so a
+	// collection is cheap and worth running often: at the default GOGC,
+	// freed buffers and the collector's slack let two hashes hold 130 MiB.
+	// (A memory limit was worse: the runtime returned the pages and every
+	// hash faulted 19 MiB back in, a third of the login rate.)
+	debug.SetGCPercent(25)
 	if err := serve(os.Stdin, os.Stdout, runtime.GOMAXPROCS(0)); err != nil {
 		fmt.Fprintln(os.Stderr, "keep hash worker:", err)
 		os.Exit(1)
@@ -225,14 +218,23 @@ func (r *idleReleaser) done() {
 	}
 }
 
-// Pool computes keys in a worker process, starting it on first use and
-// again after it dies. When no worker can run, keys are computed in the
-// calling process, so hashing never fails for want of a worker. A Pool is
-// safe for concurrent use; the number of keys in flight is the caller's to
-// bound (auth.Hasher's slots), which also bounds the worker's memory.
+// Pool computes keys in a worker process, starting it again after it dies.
+// When no worker runs, or one does not answer within answerWithin, keys are
+// computed in the calling process, so hashing never fails or hangs for want
+// of a worker. A Pool is safe for concurrent use; the number of keys in
+// flight is the caller's to bound (auth.Hasher's slots), which also bounds
+// the worker's memory. The zero value is not usable; use [Start].
 type Pool struct {
 	concurrency int
 	log         *slog.Logger
+	// restartEvery limits how often a worker is started: one that dies at
+	// once (a broken binary) must not turn every login into a fork.
+	restartEvery time.Duration
+	// answerWithin bounds the wait for one key. At SCHED_IDLE a worker
+	// gets almost no CPU while normal work keeps every core busy, and a
+	// stopped or frozen one gets none; past this the worker is killed and
+	// the key computed here, at normal priority.
+	answerWithin time.Duration
 
 	mu        sync.Mutex
 	w         *worker
@@ -240,15 +242,17 @@ type Pool struct {
 	closed    bool
 }
 
-// restartEvery limits how often a worker is started: one that dies at once
-// (a broken binary) must not turn every login into a fork.
-const restartEvery = time.Second
+// Defaults of a Pool's restartEvery and answerWithin.
+const (
+	restartEvery = time.Second
+	answerWithin = 5 * time.Second
+)
 
 // Start starts a worker that runs concurrency hashes at a time and returns
 // its Pool, or [ErrUnavailable] (wrapped) when this binary or platform
 // cannot run one.
 func Start(concurrency int, log *slog.Logger) (*Pool, error) {
-	p := &Pool{concurrency: concurrency, log: log}
+	p := &Pool{concurrency: concurrency, log: log, restartEvery: restartEvery, answerWithin: answerWithin}
 	w, err := start(concurrency, log)
 	if err != nil {
 		return nil, err
@@ -264,7 +268,7 @@ func Start(concurrency int, log *slog.Logger) (*Pool, error) {
 func (p *Pool) Key(password, salt []byte, params auth.Params) []byte {
 	if len(password) <= maxPassword && len(salt) <= 64 {
 		if w := p.worker(); w != nil {
-			key, err := w.key(request{params: params, salt: salt, password: password})
+			key, err := w.key(request{params: params, salt: salt, password: password}, p.answerWithin)
 			if err == nil {
 				return key
 			}
@@ -282,7 +286,7 @@ func (p *Pool) worker() *worker {
 	if p.w != nil && !p.w.isDead() {
 		return p.w
 	}
-	if p.closed || time.Since(p.lastStart) < restartEvery {
+	if p.closed || time.Since(p.lastStart) < p.restartEvery {
 		return nil
 	}
 	p.lastStart = time.Now()
@@ -295,9 +299,10 @@ func (p *Pool) worker() *worker {
 	return w
 }
 
-// Close ends the worker: it finishes the keys in flight and exits when its
-// stdin closes; one that has not exited after a few seconds is killed.
-// Keys asked for after Close are computed in the calling process.
+// Close ends the worker: its stdin closes, so it answers the keys in flight
+// and exits; one that has not exited after a few seconds is killed, and
+// the keys it did not answer are computed by their callers. Keys asked for
+// after Close are computed in the calling process.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	p.closed = true
@@ -322,9 +327,10 @@ func (p *Pool) PID() int {
 
 // worker is one running worker process.
 type worker struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	exited chan struct{} // closed when the process has been waited for
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	exited  chan struct{} // closed when the process has been waited for
+	closing atomic.Bool   // stop was called: its exit is expected
 
 	wmu sync.Mutex // one frame at a time on stdin
 
@@ -334,10 +340,7 @@ type worker struct {
 	err     error // why it died; nil while it runs
 }
 
-var (
-	errWorkerGone = errors.New("hash worker exited")
-	errStopped    = errors.New("hash worker stopped")
-)
+var errWorkerGone = errors.New("hash worker exited")
 
 // start starts a worker process (spawn is per platform) and its reader.
 func start(concurrency int, log *slog.Logger) (*worker, error) {
@@ -359,8 +362,8 @@ func (w *worker) isDead() bool {
 	return w.err != nil
 }
 
-// key sends r (with a fresh id) and waits for its answer.
-func (w *worker) key(r request) ([]byte, error) {
+// key sends r (with a fresh id) and waits for its answer, at most within.
+func (w *worker) key(r request, within time.Duration) ([]byte, error) {
 	ch := make(chan []byte, 1)
 	w.mu.Lock()
 	if w.err != nil {
@@ -380,7 +383,19 @@ func (w *worker) key(r request) ([]byte, error) {
 	if err != nil {
 		w.fail(fmt.Errorf("writing to the hash worker: %w", err))
 	}
-	key, ok := <-ch
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	var (
+		key []byte
+		ok  bool
+	)
+	select {
+	case key, ok = <-ch:
+	case <-timer.C:
+		w.fail(fmt.Errorf("hash worker: no answer within %v", within))
+		_ = w.cmd.Process.Kill()
+		return nil, fmt.Errorf("hash worker: no answer within %v", within)
+	}
 	if !ok {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -422,7 +437,7 @@ func (w *worker) read(stdout io.Reader, log *slog.Logger) {
 	// Unblock a worker that still writes (the pipe's reader is gone), then
 	// reap it.
 	_ = w.cmd.Process.Kill()
-	if err := w.cmd.Wait(); err != nil && !w.stopping() {
+	if err := w.cmd.Wait(); err != nil && !w.closing.Load() {
 		log.Warn("password hash worker exited", "err", err)
 	}
 	close(w.exited)
@@ -443,17 +458,14 @@ func (w *worker) fail(err error) {
 	_ = w.stdin.Close()
 }
 
-func (w *worker) stopping() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return errors.Is(w.err, errStopped)
-}
-
-// stop ends the worker: its waiting callers compute their keys themselves,
-// and stdin closes, so the worker finishes the keys in flight and exits. One
-// that has not exited within grace is killed.
+// stop ends the worker: its stdin closes, so it answers the keys in flight
+// and exits. One that has not exited within grace is killed; the callers it
+// did not answer compute their keys themselves.
 func (w *worker) stop(grace time.Duration) {
-	w.fail(errStopped)
+	w.closing.Store(true)
+	w.wmu.Lock()
+	_ = w.stdin.Close()
+	w.wmu.Unlock()
 	select {
 	case <-w.exited:
 	case <-time.After(grace):

@@ -199,6 +199,7 @@ func TestWorkerGivesMemoryBack(t *testing.T) {
 // new worker takes over.
 func TestWorkerDies(t *testing.T) {
 	p, logs := startPool(t)
+	p.restartEvery = 200 * time.Millisecond
 	first := p.PID()
 	slow := auth.Params{Memory: 64 << 10, Iterations: 3, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 	salt := make([]byte, 16)
@@ -217,12 +218,60 @@ func TestWorkerDies(t *testing.T) {
 	if !strings.Contains(logs.String(), "hashing in the server process") {
 		t.Errorf("no warning that hashes fell back: %q", logs.String())
 	}
-	time.Sleep(restartEvery + 100*time.Millisecond)
+	time.Sleep(p.restartEvery)
 	if got := p.Key([]byte("later"), salt, cheap); !bytes.Equal(got, want([]byte("later"), salt, cheap)) {
 		t.Error("a key after the restart is wrong")
 	}
 	if second := p.PID(); second == 0 || second == first {
 		t.Errorf("worker pid %d after the restart (the first was %d)", second, first)
+	}
+}
+
+// TestWorkerStopped: a worker that makes no progress (stopped here; at
+// SCHED_IDLE on a host that is never idle it would be starved) does not
+// hang its callers: past answerWithin it is killed and the key computed
+// here.
+func TestWorkerStopped(t *testing.T) {
+	p, logs := startPool(t)
+	p.answerWithin = 300 * time.Millisecond
+	pid := p.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	salt := make([]byte, 16)
+	if got := p.Key([]byte("stuck"), salt, cheap); !bytes.Equal(got, want([]byte("stuck"), salt, cheap)) {
+		t.Error("the key asked of a stopped worker is wrong")
+	}
+	if !strings.Contains(logs.String(), "no answer within") {
+		t.Errorf("no warning about the stuck worker: %q", logs.String())
+	}
+	// Killed and reaped: a stopped process still dies of SIGKILL.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck worker %d still exists", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCloseAnswersKeysInFlight: a key the worker is computing when the pool
+// closes still comes back right.
+func TestCloseAnswersKeysInFlight(t *testing.T) {
+	p, _ := startPool(t)
+	slow := auth.Params{Memory: 64 << 10, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	salt := make([]byte, 16)
+	done := make(chan []byte)
+	go func() { done <- p.Key([]byte("in flight"), salt, slow) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-done; !bytes.Equal(got, want([]byte("in flight"), salt, slow)) {
+		t.Error("the key in flight at Close is wrong")
 	}
 }
 

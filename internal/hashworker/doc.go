@@ -1,0 +1,22 @@
+// Package hashworker computes Argon2id keys in a child process that runs at
+// idle CPU priority (Linux SCHED_IDLE), so that password hashing uses only
+// the CPU time requests leave.
+//
+// Why a process: a hash takes tens of milliseconds of a core. In the
+// server's process a login flood competes with requests for the cores as an
+// equal, and get by id beside a flood waited 3-6x longer at p99 than alone.
+// Linux ranks work per thread, but argon2.IDKey computes in goroutines the Go
+// scheduler may put on any thread of the process, so the smallest unit the
+// lower priority can be given to is a process of its own.
+//
+// The worker is the keep binary itself, started again with one argument
+// ([Main] must run first in main). It reads requests on stdin and writes
+// keys on stdout; it exits when stdin closes, which also happens when the
+// server dies, since the kernel closes the pipe. It gets no environment, so
+// none of the server's secrets (database URL, master key) reach it.
+//
+// SECURITY-CRITICAL: passwords cross the pipe; changes need extra care in
+// review. Never log a frame, give the worker no environment, and keep both
+// sides bounded: the worker checks every frame as if it came from an
+// attacker, and the server never waits for it without a deadline.
+package hashworker
