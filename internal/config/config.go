@@ -93,7 +93,7 @@ func Default() Config {
 		SessionLifetime:  30 * 24 * time.Hour,
 		LoginMaxFailures: 10,
 		RateLimits:       "on",
-		HashPriority:     "idle",
+		HashPriority:     "normal",
 		MailMode:         "file",
 		MailFrom:         "keep@localhost",
 		SMTPPort:         587,
@@ -130,7 +130,7 @@ func (c *Config) ServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "a session ends this long after login whatever happens (env KEEP_SESSION_LIFETIME)")
 	fs.IntVar(&c.LoginMaxFailures, "login-max-failures", c.LoginMaxFailures, "failed logins per email in 15 minutes before a temporary lock (env KEEP_LOGIN_MAX_FAILURES)")
 	fs.StringVar(&c.RateLimits, "rate-limits", c.RateLimits, "per-IP rate limits on auth endpoints: on or off (env KEEP_RATE_LIMITS); the per-email lockout stays on")
-	fs.StringVar(&c.HashPriority, "hash-priority", c.HashPriority, "CPU priority of password hashing: idle (a worker process that runs only on CPU time requests leave; Linux) or normal (in the server process, sharing the cores with requests) (env KEEP_HASH_PRIORITY)")
+	fs.StringVar(&c.HashPriority, "hash-priority", c.HashPriority, "CPU priority of password hashing: normal (in the server process, one hash at a time while data requests run) or idle (a worker process at Linux SCHED_IDLE: more read throughput beside a login flood, fewer logins while requests keep the cores busy) (env KEEP_HASH_PRIORITY)")
 	fs.StringVar(&c.MailMode, "mail", c.MailMode, "mail delivery: file (one file per message in <data>/outbox) or smtp (env KEEP_MAIL)")
 	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender address (env KEEP_MAIL_FROM)")
 	fs.StringVar(&c.SMTPHost, "smtp-host", c.SMTPHost, "SMTP server host (env KEEP_SMTP_HOST)")
