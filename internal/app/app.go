@@ -133,8 +133,8 @@ func addHashProcs(explicit bool) int {
 // newHasher returns the password hasher: Argon2id at m=19 MiB, at most one
 // hash per core in flight, which bounds the memory a login flood can take to
 // cores × 19 MiB. With --hash-priority idle the hashes run in a worker
-// process at idle CPU priority (internal/hashworker), so requests never wait
-// for them; where no worker can run (another OS, or a binary that did not
+// process at idle CPU priority (internal/hashworker), on CPU time requests
+// leave; where no worker can run (another OS, or a binary that did not
 // call hashworker.Main, such as a test) they run in this process, as with
 // normal, where they yield the other cores to data requests instead. (When a
 // worker dies, hashes run here until it is back, without the extra Ps: one

@@ -2,12 +2,15 @@
 // idle CPU priority (Linux SCHED_IDLE), so that password hashing uses only
 // the CPU time requests leave.
 //
-// Why a process: a hash takes tens of milliseconds of a core. In the
+// Why a process: a hash takes tens of milliseconds of a core, and in the
 // server's process a login flood competes with requests for the cores as an
-// equal, and get by id beside a flood waited 3-6x longer at p99 than alone.
-// Linux ranks work per thread, but argon2.IDKey computes in goroutines the Go
-// scheduler may put on any thread of the process, so the smallest unit the
-// lower priority can be given to is a process of its own.
+// equal. Linux ranks work per thread, but argon2.IDKey computes in
+// goroutines the Go scheduler may put on any thread of the process, so the
+// smallest unit the lower priority can be given to is a process of its own.
+// Measured (docs/perf.md), the worker keeps about 40 % more reads beside a
+// login flood at the same p99, and lets fewer logins through while requests
+// keep every core busy; so it is an option (keep serve --hash-priority
+// idle), not the default.
 //
 // The worker is the keep binary itself, started again with one argument
 // ([Main] must run first in main). It reads requests on stdin and writes
