@@ -48,6 +48,19 @@ func startPool(t *testing.T) (*Pool, *syncBuffer) {
 	return p, logs
 }
 
+// hashAtOnce asks p for n keys under params at the same time.
+func hashAtOnce(p *Pool, n int, params auth.Params) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Key([]byte("pw"), make([]byte, params.SaltLen), params)
+		}()
+	}
+	wg.Wait()
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -114,15 +127,7 @@ func TestKeys(t *testing.T) {
 func TestWorkerRunsIdle(t *testing.T) {
 	t.Setenv("KEEP_DB", "postgres://keep:hunter2@db/keep")
 	p, _ := startPool(t)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.Key([]byte("pw"), make([]byte, 16), auth.Params{Memory: 4096, Iterations: 1, Parallelism: 4, SaltLen: 16, KeyLen: 32})
-		}()
-	}
-	wg.Wait()
+	hashAtOnce(p, 8, auth.Params{Memory: 4096, Iterations: 1, Parallelism: 4, SaltLen: 16, KeyLen: 32})
 	pid := p.PID()
 	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
 	if err != nil {
@@ -161,15 +166,7 @@ func TestWorkerGivesMemoryBack(t *testing.T) {
 		t.Skip("under the race detector the worker's RSS is mostly shadow memory; the run without it checks this")
 	}
 	p, _ := startPool(t)
-	var wg sync.WaitGroup
-	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.Key([]byte("pw"), make([]byte, 16), auth.DefaultParams())
-		}()
-	}
-	wg.Wait()
+	hashAtOnce(p, 6, auth.DefaultParams())
 	status := filepath.Join("/proc", strconv.Itoa(p.PID()), "status")
 	rss := func() int {
 		b, err := os.ReadFile(status)
