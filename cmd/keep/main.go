@@ -51,7 +51,7 @@ until they expire.
 
 func main() {
 	// Before anything else: this binary is also the password hash worker
-	// that `keep serve` starts at idle CPU priority.
+	// that `keep serve --hash-priority idle` starts at idle CPU priority.
 	hashworker.Main()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)

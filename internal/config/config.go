@@ -32,7 +32,7 @@ type Config struct {
 	SessionLifetime  time.Duration // --session-lifetime, KEEP_SESSION_LIFETIME
 	LoginMaxFailures int           // --login-max-failures, KEEP_LOGIN_MAX_FAILURES
 	RateLimits       string        // --rate-limits, KEEP_RATE_LIMITS: on or off (per-IP limits only)
-	HashPriority     string        // --hash-priority, KEEP_HASH_PRIORITY: idle or normal
+	HashPriority     string        // --hash-priority, KEEP_HASH_PRIORITY: normal or idle
 
 	MailMode     string // --mail, KEEP_MAIL: file (development default) or smtp
 	MailFrom     string // --mail-from, KEEP_MAIL_FROM
