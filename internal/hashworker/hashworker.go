@@ -262,9 +262,10 @@ func Start(concurrency int, log *slog.Logger) (*Pool, error) {
 }
 
 // Key returns the Argon2id key of password and salt under params, computed
-// by the worker, or in this process when the worker is unavailable. It
-// waits for the key even if the caller has given up: the work has been
-// queued, and the caller's slot must stay taken until it is done.
+// by the worker, or in this process when the worker is unavailable or has
+// not answered within answerWithin (it is then killed). It takes no context:
+// once a key is asked for, the caller's slot must stay taken until the work
+// is done, as with a hash computed in this process.
 func (p *Pool) Key(password, salt []byte, params auth.Params) []byte {
 	if len(password) <= maxPassword && len(salt) <= 64 {
 		if w := p.worker(); w != nil {
