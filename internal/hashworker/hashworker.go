@@ -147,7 +147,7 @@ func serve(in io.Reader, out io.Writer, concurrency int) error {
 		werr error
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, max(concurrency, 1))
-		idle = newIdleRelease(idleRelease)
+		idle = &idleReleaser{after: idleRelease}
 	)
 	defer wg.Wait()
 	for {
@@ -199,8 +199,6 @@ type idleReleaser struct {
 	timer    *time.Timer
 }
 
-func newIdleRelease(after time.Duration) *idleReleaser { return &idleReleaser{after: after} }
-
 func (r *idleReleaser) busy() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -249,8 +247,8 @@ const (
 )
 
 // Start starts a worker that runs concurrency hashes at a time and returns
-// its Pool, or [ErrUnavailable] (wrapped) when this binary or platform
-// cannot run one.
+// its Pool, or [ErrUnavailable] when this binary or platform cannot run
+// one.
 func Start(concurrency int, log *slog.Logger) (*Pool, error) {
 	p := &Pool{concurrency: concurrency, log: log, restartEvery: restartEvery, answerWithin: answerWithin}
 	w, err := start(concurrency, log)
@@ -316,8 +314,8 @@ func (p *Pool) Close() error {
 	return nil
 }
 
-// PID returns the process id of the running worker, or 0; tests use it.
-func (p *Pool) PID() int {
+// pid returns the process id of the running worker, or 0; tests use it.
+func (p *Pool) pid() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.w == nil || p.w.isDead() {
@@ -393,9 +391,10 @@ func (w *worker) key(r request, within time.Duration) ([]byte, error) {
 	select {
 	case key, ok = <-ch:
 	case <-timer.C:
-		w.fail(fmt.Errorf("hash worker: no answer within %v", within))
+		err := fmt.Errorf("hash worker: no answer within %v", within)
+		w.fail(err)
 		_ = w.cmd.Process.Kill()
-		return nil, fmt.Errorf("hash worker: no answer within %v", within)
+		return nil, err
 	}
 	if !ok {
 		w.mu.Lock()

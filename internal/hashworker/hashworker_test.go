@@ -82,7 +82,7 @@ func (s *syncBuffer) String() string {
 // carries, from many callers at once, and no key fell back to this process.
 func TestKeys(t *testing.T) {
 	p, logs := startPool(t)
-	pid := p.PID()
+	pid := p.pid()
 	if pid == 0 {
 		t.Fatal("no worker running after Start")
 	}
@@ -113,7 +113,7 @@ func TestKeys(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	if got := p.PID(); got != pid {
+	if got := p.pid(); got != pid {
 		t.Errorf("worker pid changed from %d to %d", pid, got)
 	}
 	if s := logs.String(); s != "" {
@@ -128,7 +128,7 @@ func TestWorkerRunsIdle(t *testing.T) {
 	t.Setenv("KEEP_DB", "postgres://keep:hunter2@db/keep")
 	p, _ := startPool(t)
 	hashAtOnce(p, 8, auth.Params{Memory: 4096, Iterations: 1, Parallelism: 4, SaltLen: 16, KeyLen: 32})
-	pid := p.PID()
+	pid := p.pid()
 	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestWorkerGivesMemoryBack(t *testing.T) {
 	}
 	p, _ := startPool(t)
 	hashAtOnce(p, 6, auth.DefaultParams())
-	status := filepath.Join("/proc", strconv.Itoa(p.PID()), "status")
+	status := filepath.Join("/proc", strconv.Itoa(p.pid()), "status")
 	rss := func() int {
 		b, err := os.ReadFile(status)
 		if err != nil {
@@ -200,7 +200,7 @@ func TestWorkerGivesMemoryBack(t *testing.T) {
 func TestWorkerDies(t *testing.T) {
 	p, logs := startPool(t)
 	p.restartEvery = 200 * time.Millisecond
-	first := p.PID()
+	first := p.pid()
 	slow := auth.Params{Memory: 64 << 10, Iterations: 3, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 	salt := make([]byte, 16)
 	done := make(chan []byte)
@@ -222,7 +222,7 @@ func TestWorkerDies(t *testing.T) {
 	if got := p.Key([]byte("later"), salt, cheap); !bytes.Equal(got, want([]byte("later"), salt, cheap)) {
 		t.Error("a key after the restart is wrong")
 	}
-	if second := p.PID(); second == 0 || second == first {
+	if second := p.pid(); second == 0 || second == first {
 		t.Errorf("worker pid %d after the restart (the first was %d)", second, first)
 	}
 }
@@ -234,7 +234,7 @@ func TestWorkerDies(t *testing.T) {
 func TestWorkerStopped(t *testing.T) {
 	p, logs := startPool(t)
 	p.answerWithin = 300 * time.Millisecond
-	pid := p.PID()
+	pid := p.pid()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestCloseAnswersKeysInFlight(t *testing.T) {
 // afterwards are still right.
 func TestClose(t *testing.T) {
 	p, _ := startPool(t)
-	pid := p.PID()
+	pid := p.pid()
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestClose(t *testing.T) {
 	if got := p.Key([]byte("after"), salt, cheap); !bytes.Equal(got, want([]byte("after"), salt, cheap)) {
 		t.Error("a key after Close is wrong")
 	}
-	if p.PID() != 0 {
+	if p.pid() != 0 {
 		t.Error("a worker runs after Close")
 	}
 }
