@@ -11,9 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/keep-dev/keep/internal/argon2id"
 )
 
 // ErrMalformedHash is returned by [Hasher.Verify] when the stored hash is not
@@ -85,11 +86,14 @@ func (p Params) weakerThan(q Params) bool {
 // semaphore bounds how many run at once: a login flood queues instead of
 // exhausting memory.
 //
+// Each slot's Argon2 memory is kept between hashes (internal/argon2id),
+// so a flood neither allocates 19 MiB per login nor faults it in again, and
+// given back after memoryIdle without a login.
+//
 // A hash computed in this process also holds a P (a Go scheduler slot)
 // throughout, so a server should have more Ps than slots or a flood leaves
-// none for requests (internal/app adds one P per slot). It cannot be moved
-// to a thread of lower kernel priority: argon2.IDKey computes in goroutines
-// of its own, not on the caller's thread. A process can be: see
+// none for requests (internal/app adds one P per slot). A worker process
+// of lower kernel priority can compute them instead: see
 // [Hasher.SetKeyFunc] and internal/hashworker.
 //
 // While [Hasher.SetBusy]'s function reports other work in flight, hashes
@@ -106,15 +110,21 @@ type Hasher struct {
 	first, extra chan struct{}
 	busy         atomic.Pointer[func() bool]
 	keyFunc      atomic.Pointer[KeyFunc]
+	memory       *argon2id.Pool
 }
+
+// memoryIdle is how long a Hasher keeps its Argon2 memory after the last
+// hash: through any burst of logins, but not for a server that sees one
+// login now and then.
+const memoryIdle = 30 * time.Second
 
 // KeyFunc computes an Argon2id key with p's memory, iterations,
 // parallelism and key length. internal/hashworker provides one that runs in
 // a process of idle CPU priority.
 type KeyFunc func(password, salt []byte, p Params) []byte
 
-// SetKeyFunc makes the Hasher compute its keys with f instead of
-// argon2.IDKey in this process. The slots still bound how many run at once.
+// SetKeyFunc makes the Hasher compute its keys with f instead of in this
+// process. The slots still bound how many run at once.
 func (h *Hasher) SetKeyFunc(f KeyFunc) { h.keyFunc.Store(&f) }
 
 // key computes the Argon2id key of password and salt under p.
@@ -122,7 +132,7 @@ func (h *Hasher) key(password, salt []byte, p Params) []byte {
 	if f := h.keyFunc.Load(); f != nil {
 		return (*f)(password, salt, p)
 	}
-	return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+	return h.memory.Key(password, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
 }
 
 // NewHasher returns a Hasher that hashes with p and runs at most
@@ -138,7 +148,11 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.GOMAXPROCS(0)
 	}
-	return &Hasher{params: p, first: make(chan struct{}, 1), extra: make(chan struct{}, maxConcurrent-1)}
+	return &Hasher{
+		params: p,
+		first:  make(chan struct{}, 1), extra: make(chan struct{}, maxConcurrent-1),
+		memory: &argon2id.Pool{Idle: memoryIdle},
+	}
 }
 
 // SetBusy gives the Hasher a report of other work in flight (the HTTP
@@ -261,7 +275,7 @@ var phcB64 = base64.RawStdEncoding.Strict()
 
 func encodePHC(p Params, salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.Memory, p.Iterations, p.Parallelism,
+		argon2id.Version, p.Memory, p.Iterations, p.Parallelism,
 		phcB64.EncodeToString(salt), phcB64.EncodeToString(key))
 }
 
@@ -286,7 +300,7 @@ func parsePHC(s string) (p Params, salt, key []byte, err error) {
 	if parts[1] != "argon2id" {
 		return malformed("unsupported algorithm")
 	}
-	if parts[2] != "v="+strconv.Itoa(argon2.Version) {
+	if parts[2] != "v="+strconv.Itoa(argon2id.Version) {
 		return malformed("unsupported version")
 	}
 	kv := strings.Split(parts[3], ",")

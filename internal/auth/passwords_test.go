@@ -312,6 +312,46 @@ func TestHasherConcurrentUse(t *testing.T) {
 	}
 }
 
+// TestHasherKeepsMemory: the Argon2 memory of a hash stays for the next
+// one (no 19 MiB allocation per login), sized by the largest hash so far,
+// and the Hasher lets it go after memoryIdle without a hash.
+func TestHasherKeepsMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		h := NewHasher(testParams(), 2)
+		enc, err := h.Hash(ctx, "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.memory.Kept(); got != int(testParams().Memory) {
+			t.Fatalf("kept %d blocks after a hash, want %d", got, testParams().Memory)
+		}
+		bigger := testParams()
+		bigger.Memory *= 2
+		if _, err := NewHasher(bigger, 1).Hash(ctx, "x"); err != nil {
+			t.Fatal(err)
+		}
+		// A stored hash made with more memory than h's own parameters.
+		other, err := NewHasher(bigger, 1).Hash(ctx, "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []string{enc, other} {
+			if ok, _, err := h.Verify(ctx, e, "correct horse"); err != nil || !ok {
+				t.Fatalf("Verify = %v, %v", ok, err)
+			}
+		}
+		if got := h.memory.Kept(); got != int(bigger.Memory) {
+			t.Errorf("kept %d blocks after the larger hash, want %d", got, bigger.Memory)
+		}
+		time.Sleep(memoryIdle + time.Second)
+		synctest.Wait()
+		if got := h.memory.Kept(); got != 0 {
+			t.Errorf("kept %d blocks after %v without a hash", got, memoryIdle)
+		}
+	})
+}
+
 func TestNewHasherRejectsBadParams(t *testing.T) {
 	bad := []Params{
 		{},

@@ -4,8 +4,9 @@
 //
 // Why a process: a hash takes tens of milliseconds of a core, and in the
 // server's process a login flood competes with requests for the cores as an
-// equal. Linux ranks work per thread, but argon2.IDKey computes in
-// goroutines the Go scheduler may put on any thread of the process, so the
+// equal. Linux ranks work per thread, but a goroutine hashing on a thread
+// of idle priority would hold one of the Go scheduler's Ps while the kernel
+// keeps that thread waiting, and requests would queue for the P; so the
 // smallest unit the lower priority can be given to is a process of its own.
 // Measured (docs/perf.md), the worker keeps about 40 % more reads beside a
 // login flood at the same p99, and lets fewer logins through while requests

@@ -16,8 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/crypto/argon2"
-
+	"github.com/keep-dev/keep/internal/argon2id"
 	"github.com/keep-dev/keep/internal/auth"
 )
 
@@ -147,7 +146,11 @@ func serve(in io.Reader, out io.Writer, concurrency int) error {
 		werr error
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, max(concurrency, 1))
-		idle = &idleReleaser{after: idleRelease}
+		mem  argon2id.Pool
+		idle = &idleReleaser{after: idleRelease, release: func() {
+			mem.Release()
+			debug.FreeOSMemory()
+		}}
 	)
 	defer wg.Wait()
 	for {
@@ -168,7 +171,7 @@ func serve(in io.Reader, out io.Writer, concurrency int) error {
 		go func() {
 			defer wg.Done()
 			p := req.params
-			key := argon2.IDKey(req.password, req.salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+			key := mem.Key(req.password, req.salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
 			clear(frame)
 			idle.done()
 			<-sem
@@ -190,12 +193,14 @@ func serve(in io.Reader, out io.Writer, concurrency int) error {
 // none of them.
 const idleRelease = time.Second
 
-// idleReleaser returns the worker's free memory to the kernel once no hash
-// has run for a while.
+// idleReleaser calls release (which lets the kept Argon2 memory go and
+// returns the worker's free memory to the kernel) once no hash has run for
+// a while.
 type idleReleaser struct {
 	mu       sync.Mutex
 	inFlight int
 	after    time.Duration
+	release  func()
 	timer    *time.Timer
 }
 
@@ -212,7 +217,7 @@ func (r *idleReleaser) done() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.inFlight--; r.inFlight == 0 {
-		r.timer = time.AfterFunc(r.after, debug.FreeOSMemory)
+		r.timer = time.AfterFunc(r.after, r.release)
 	}
 }
 
@@ -274,7 +279,7 @@ func (p *Pool) Key(password, salt []byte, params auth.Params) []byte {
 			p.log.Warn("password hash worker failed; hashing in the server process until it restarts", "err", err)
 		}
 	}
-	return argon2.IDKey(password, salt, params.Iterations, params.Memory, params.Parallelism, params.KeyLen)
+	return argon2id.Key(password, salt, params.Iterations, params.Memory, params.Parallelism, params.KeyLen)
 }
 
 // worker returns the running worker, starting a new one when the last has
