@@ -35,6 +35,19 @@ var ErrParams = errors.New("argon2id: invalid parameters")
 // Memory, ready to use.
 type Memory struct {
 	blocks []block
+	// A Pool's Memory keeps its blocks outside the Go heap (mapBlocks), so
+	// that kept memory neither counts toward the collector's goal nor gets
+	// scanned, and Pool.Release unmaps them; unmap is nil for heap blocks.
+	mapped bool
+	unmap  func()
+}
+
+// free lets m's blocks go: unmapped at once, or left to the collector.
+func (m *Memory) free() {
+	if m.unmap != nil {
+		m.unmap()
+	}
+	m.blocks, m.unmap = nil, nil
 }
 
 // Blocks reports how many 1 KiB blocks m holds now.
@@ -69,8 +82,12 @@ func (m *Memory) key(password, salt, secret, data []byte, passes, memory uint32,
 	h0 := initHash(password, salt, secret, data, passes, memory, lanes, keyLen)
 	blocks := max(memory/(syncPoints*lanes)*(syncPoints*lanes), 2*syncPoints*lanes)
 	if uint32(len(m.blocks)) < blocks {
-		m.blocks = nil // let the old blocks go before the new ones come
-		m.blocks = make([]block, blocks)
+		m.free() // the old blocks go before the new ones come
+		if m.mapped {
+			m.blocks, m.unmap = mapBlocks(int(blocks))
+		} else {
+			m.blocks = make([]block, blocks)
+		}
 	}
 	b := m.blocks[:blocks]
 	firstBlocks(&h0, b, lanes)
@@ -259,9 +276,10 @@ func hashPrime(out, in []byte) {
 }
 
 // Pool keeps a Memory per concurrent hash between hashes, so that a burst
-// of logins allocates its blocks once. After Idle without a hash it lets
-// them go (the garbage collector frees them), so a quiet server does not
-// hold them; Idle <= 0 keeps them until [Pool.Release].
+// of logins allocates its blocks once. On Linux they are mapped outside
+// the Go heap. After Idle without a hash it lets them go, so a quiet server
+// does not hold them; Idle <= 0 keeps them until [Pool.Release]. A Pool
+// dropped with Idle <= 0 and without Release keeps its maps.
 //
 // A Pool is safe for concurrent use. How many hashes run at once is the
 // caller's to bound; the Pool keeps as many Memory as ran together. The
@@ -294,7 +312,7 @@ func (p *Pool) get() *Memory {
 		p.free = p.free[:n-1]
 		return m
 	}
-	return new(Memory)
+	return &Memory{mapped: true}
 }
 
 func (p *Pool) put(m *Memory) {
@@ -329,6 +347,9 @@ func (p *Pool) Release() {
 }
 
 func (p *Pool) releaseLocked() {
+	for _, m := range p.free {
+		m.free()
+	}
 	clear(p.free)
 	p.free = p.free[:0]
 }

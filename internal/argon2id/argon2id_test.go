@@ -186,12 +186,20 @@ func TestPanicsOnInvalid(t *testing.T) {
 	}
 }
 
+// BenchmarkKey at Keep's parameters: with a Pool's kept memory (what the
+// server does), with memory allocated per hash, and x/crypto's for scale.
 func BenchmarkKey(b *testing.B) {
 	password, salt := []byte("correct horse battery"), []byte("0123456789abcdef")
-	b.Run("kept", func(b *testing.B) {
-		var m Memory
+	b.Run("pool", func(b *testing.B) {
+		var p Pool
+		defer p.Release()
 		for b.Loop() {
-			m.Key(password, salt, 2, 19456, 1, 32)
+			p.Key(password, salt, 2, 19456, 1, 32)
+		}
+	})
+	b.Run("fresh", func(b *testing.B) {
+		for b.Loop() {
+			Key(password, salt, 2, 19456, 1, 32)
 		}
 	})
 	b.Run("x-crypto", func(b *testing.B) {
