@@ -10,7 +10,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,28 +18,11 @@ import (
 	"github.com/keep-dev/keep/internal/access"
 	"github.com/keep-dev/keep/internal/accounts"
 	"github.com/keep-dev/keep/internal/auth"
+	"github.com/keep-dev/keep/internal/logtest"
 	"github.com/keep-dev/keep/internal/records"
 	"github.com/keep-dev/keep/internal/store"
 	"github.com/keep-dev/keep/internal/store/enginetest"
 )
-
-// akLog collects log output from concurrent goroutines.
-type akLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *akLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *akLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // akFixture is an accounts service on one engine with users alice (roles
 // editor, viewer), bob (no roles) and admin (superuser, editor).
@@ -49,7 +31,7 @@ type akFixture struct {
 	db    store.DB
 	svc   *accounts.Service
 	clock *fakeClock
-	logs  *akLog
+	logs  *logtest.Buffer
 	keys  []string // every key made, for the storage and log scans
 	ids   map[string]string
 }
@@ -57,7 +39,7 @@ type akFixture struct {
 func newAKFixture(t testing.TB, db store.DB) *akFixture {
 	t.Helper()
 	ctx := context.Background()
-	logs := &akLog{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// Tiny Argon2 parameters: these tests are about keys, not passwords.
 	hasher := auth.NewHasher(auth.Params{Memory: 8, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 16}, 0)

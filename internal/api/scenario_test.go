@@ -10,38 +10,20 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/keep-dev/keep/internal/app"
 	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/logtest"
 	"github.com/keep-dev/keep/internal/store"
 	"github.com/keep-dev/keep/internal/store/enginetest"
 )
-
-// syncBuffer collects log lines from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // harness is a running Keep on one engine with a client for scenarios.
 type harness struct {
 	t      *testing.T
 	srv    *httptest.Server
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	tokens map[string]string // who → bearer token
 	ids    map[string]string // name → id (users, records)
 	secret []string          // values that must never appear in a log or response
@@ -54,7 +36,7 @@ type harness struct {
 // scenarios can log in freely; limit tests turn them back on).
 func newHarness(t *testing.T, db store.DB, opts ...func(*config.Config)) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	cfg := config.Default()
 	cfg.LogLevel = "debug"
 	cfg.RateLimits = "off"

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,36 +15,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keep-dev/keep/internal/app"
 	"github.com/keep-dev/keep/internal/config"
+	"github.com/keep-dev/keep/internal/logtest"
 	"github.com/keep-dev/keep/internal/server"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // serveTLS builds and serves Keep with cfg on 127.0.0.1:0 (and the redirect
 // listener on another free port) and returns the bound addresses and the
 // log. The server stops when the test ends.
-func serveTLS(t *testing.T, cfg config.Config) (addrs []net.Addr, logs *lockedBuffer) {
+func serveTLS(t *testing.T, cfg config.Config) (addrs []net.Addr, logs *logtest.Buffer) {
 	t.Helper()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.HTTPRedirect = "127.0.0.1:0"
@@ -54,7 +36,7 @@ func serveTLS(t *testing.T, cfg config.Config) (addrs []net.Addr, logs *lockedBu
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs = &lockedBuffer{}
+	logs = &logtest.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	k, err := app.New(ctx, cfg, log, true)

@@ -154,10 +154,11 @@ func fill(b []block, memory, passes, lanes uint32) {
 					input = block{0: uint64(pass), 1: uint64(lane), 2: uint64(slice), 3: uint64(memory), 4: uint64(passes), 5: typeID}
 				}
 				if pass == 0 && slice == 0 {
+					// The first two blocks come from H0; the loop makes
+					// addresses only at multiples of 128, so the first are
+					// made here.
 					start = 2
-					if independent {
-						nextAddresses(&addresses, &input, &zero)
-					}
+					nextAddresses(&addresses, &input, &zero)
 				}
 				offset := lane*laneLen + slice*segLen + start
 				for index := start; index < segLen; index, offset = index+1, offset+1 {
@@ -175,11 +176,7 @@ func fill(b []block, memory, passes, lanes uint32) {
 						rand = b[prev][0]
 					}
 					ref := refIndex(rand, pass, slice, lane, index, lanes, laneLen, segLen)
-					if pass == 0 {
-						compress(&b[offset], &b[prev], &b[ref], false)
-					} else {
-						compress(&b[offset], &b[prev], &b[ref], true)
-					}
+					compress(&b[offset], &b[prev], &b[ref], pass > 0)
 				}
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/keep-dev/keep/internal/auth"
+	"github.com/keep-dev/keep/internal/logtest"
 )
 
 // TestMain lets the test binary serve as the worker, as keep's main does.
@@ -37,9 +38,9 @@ func want(password, salt []byte, p auth.Params) []byte {
 // startPool starts a worker whose warnings go to the returned buffer: a
 // test that expects the worker to have done the work checks it is empty,
 // since every fall back to this process logs one.
-func startPool(t *testing.T) (*Pool, *syncBuffer) {
+func startPool(t *testing.T) (*Pool, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	p, err := Start(2, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -59,23 +60,6 @@ func hashAtOnce(p *Pool, n int, params auth.Params) {
 		}()
 	}
 	wg.Wait()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestKeys: the worker's keys are Argon2id's, for each parameter the wire
