@@ -198,10 +198,11 @@ func driverDSN(path string, readOnly bool, o Options) string {
 	q.Add("_pragma", "synchronous("+o.Synchronous+")")
 	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Add("_pragma", "cache_size(-8000)") // KiB, per connection
-	// Every commit makes each connection drop its page cache at its next
-	// read (WAL); mapped pages come back without a read(2) or a copy, so a
-	// trickle of writes no longer slows every reader (docs/design.md).
-	q.Add("_pragma", "mmap_size(268435456)")
+	// No memory map: in WAL mode every commit makes each other connection
+	// unmap the whole file at its next read, so beside writes each reader
+	// unmaps, maps again and faults its pages back in; that cost more than
+	// reading them (docs/design.md). Set, not left to the build's default.
+	q.Add("_pragma", "mmap_size(0)")
 	if readOnly {
 		q.Add("_pragma", "query_only(ON)")
 	} else {
