@@ -14,3 +14,7 @@ func BatchStats(db *DB) sqldb.GroupStats { return db.group.Stats() }
 
 // Waiting is the number of transactions waiting for the writer.
 func Waiting(db *DB) int { return db.group.Waiting() }
+
+// PageCacheErr is why the bulk page cache could not be set up; nil when it
+// was.
+func PageCacheErr() error { return pageCacheErr }

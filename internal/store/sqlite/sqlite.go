@@ -90,6 +90,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pageCacheErr != nil {
+		opts.Logger.Warn("sqlite: each page cache allocated page by page, so reads slow down beside writes", "err", pageCacheErr)
+	}
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -197,7 +200,7 @@ func driverDSN(path string, readOnly bool, o Options) string {
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "synchronous("+o.Synchronous+")")
 	q.Add("_pragma", "temp_store(MEMORY)")
-	q.Add("_pragma", "cache_size(-8000)") // KiB, per connection
+	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cacheKiB)) // KiB, per connection (pagecache.go)
 	// No memory map: in WAL mode every commit makes each other connection
 	// unmap the whole file at its next read, so beside writes each reader
 	// unmaps, maps again and faults its pages back in; that cost more than

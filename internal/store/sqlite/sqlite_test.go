@@ -101,6 +101,16 @@ func TestPragmas(t *testing.T) {
 	})
 }
 
+// TestBulkPageCache: SQLite took the setting that gives each connection its
+// page cache in one allocation, kept across the resets every commit causes
+// (pagecache.go). It is refused once any connection is open, so this fails
+// if something opens SQLite earlier in the process.
+func TestBulkPageCache(t *testing.T) {
+	if err := sqlite.PageCacheErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestNoMmap: no connection maps the database file (a table-valued
 // pragma_mmap_size does not exist, so it is asked for on its own). With the
 // map, each commit made every reader unmap and fault the file back in
