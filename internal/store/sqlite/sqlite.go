@@ -186,9 +186,9 @@ func openPool(path string, readOnly bool, o Options, ch *changes) (*sql.DB, erro
 	return db, nil
 }
 
-// driverDSN is, with openPool, mapErr and the writer's hook (changes.go),
-// the only code that knows the driver: how its DSN carries pragmas and the
-// BEGIN mode.
+// driverDSN is, with openPool, mapErr, the writer's hook (changes.go) and
+// bulkPageCache (pagecache.go), the only code that knows the driver: how
+// its DSN carries pragmas and the BEGIN mode.
 //
 // modernc.org/sqlite runs each _pragma on every new connection, busy_timeout
 // first and the rest in name order; query_only must come after journal_mode,
