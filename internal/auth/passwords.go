@@ -97,8 +97,9 @@ func (p Params) weakerThan(q Params) bool {
 // [Hasher.SetKeyFunc] and internal/hashworker.
 //
 // While [Hasher.SetBusy]'s function reports other work in flight, hashes
-// run one at a time, so a login flood leaves the other cores to that work;
-// when nothing else waits, every slot is used and logins keep their full
+// run one at a time and each is followed by a rest as long as itself, so a
+// login flood takes at most half of one core from that work; when nothing
+// else waits, every slot is used back to back and logins keep their full
 // throughput.
 //
 // A Hasher is safe for concurrent use. The zero value is not usable; create
@@ -201,6 +202,29 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
+// compute takes a slot, computes the key of password and salt under p and
+// gives the slot back. While other work is in flight the slot rests after
+// the hash for as long as the hash took, so that hashing then takes at most
+// half of one core: on two cores a hash beside the reads slows them all (the
+// vCPUs share execution units), and measured beside a login flood this
+// rest, not the one-slot rule alone, keeps the reads' p99 within 2× of idle
+// (docs/perf.md, change 20). The caller gets its key without waiting for
+// the rest.
+func (h *Hasher) compute(ctx context.Context, password, salt []byte, p Params) ([]byte, error) {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	key := h.key(password, salt, p)
+	if rest := time.Since(start); rest > 0 && h.isBusy() {
+		time.AfterFunc(rest, release)
+	} else {
+		release()
+	}
+	return key, nil
+}
+
 func (h *Hasher) releaseFirst() { <-h.first }
 func (h *Hasher) releaseExtra() { <-h.extra }
 
@@ -216,12 +240,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("auth: reading salt: %w", err)
 	}
-	release, err := h.acquire(ctx)
+	key, err := h.compute(ctx, []byte(password), salt, h.params)
 	if err != nil {
 		return "", err
 	}
-	key := h.key([]byte(password), salt, h.params)
-	release()
 	return encodePHC(h.params, salt, key), nil
 }
 
@@ -238,12 +260,10 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, need
 	if err != nil {
 		return false, false, err
 	}
-	release, err := h.acquire(ctx)
+	got, err := h.compute(ctx, []byte(password), salt, p)
 	if err != nil {
 		return false, false, err
 	}
-	got := h.key([]byte(password), salt, p)
-	release()
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, false, nil
 	}
@@ -260,12 +280,10 @@ func (h *Hasher) Equalize(ctx context.Context) error {
 	// anything secret; only the cost matters.
 	salt := make([]byte, h.params.SaltLen)
 	want := make([]byte, h.params.KeyLen)
-	release, err := h.acquire(ctx)
+	got, err := h.compute(ctx, []byte("keep-equalize"), salt, h.params)
 	if err != nil {
 		return err
 	}
-	got := h.key([]byte("keep-equalize"), salt, h.params)
-	release()
 	subtle.ConstantTimeCompare(got, want)
 	return nil
 }

@@ -288,6 +288,56 @@ func TestHasherBusy(t *testing.T) {
 	})
 }
 
+// TestHasherRestsWhileBusy: while other work is in flight, the slot stays
+// taken after a hash for as long as the hash took, without delaying the
+// caller; with nothing else in flight it is given back at once.
+func TestHasherRestsWhileBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const took = 10 * time.Millisecond
+		h := NewHasher(testParams(), 2)
+		h.SetKeyFunc(func(password, salt []byte, p Params) []byte {
+			time.Sleep(took) // the fake clock's hash duration
+			return make([]byte, p.KeyLen)
+		})
+		var busy atomic.Bool
+		h.SetBusy(busy.Load)
+		ctx := context.Background()
+
+		start := time.Now()
+		if _, err := h.Hash(ctx, "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(h.first) + len(h.extra); n != 0 {
+			t.Fatalf("%d slots held after a hash with nothing else in flight", n)
+		}
+
+		busy.Store(true)
+		start = time.Now()
+		if _, err := h.Hash(ctx, "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got != took {
+			t.Fatalf("Hash returned after %v, want %v: the caller must not wait for the rest", got, took)
+		}
+		if len(h.first) != 1 {
+			t.Fatal("the slot was given back at once while other work was in flight")
+		}
+		// The next hash waits out the rest, then takes its own time.
+		start = time.Now()
+		if _, err := h.Hash(ctx, "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got != 2*took {
+			t.Fatalf("the next Hash returned after %v, want %v (rest + hash)", got, 2*took)
+		}
+		time.Sleep(took)
+		synctest.Wait()
+		if n := len(h.first) + len(h.extra); n != 0 {
+			t.Fatalf("%d slots still held after the rest", n)
+		}
+	})
+}
+
 func TestHasherConcurrentUse(t *testing.T) {
 	h := NewHasher(testParams(), 2)
 	ctx := context.Background()
