@@ -150,6 +150,10 @@ func (k *Keep) newHasher(dataInFlight *atomic.Int64) *auth.Hasher {
 			// hashes at idle priority yields at once, but its caches (and,
 			// on a hyperthread or a VM, its execution units) are shared.
 			h.SetBusy(func() bool { return dataInFlight.Load() > 0 })
+			// But no rest after each hash: at idle priority it already
+			// runs only on a core no request wants, and a rest halved the
+			// logins beside reads without helping the reads.
+			h.SetRest(false)
 			return h
 		}
 		if !errors.Is(err, hashworker.ErrUnavailable) {

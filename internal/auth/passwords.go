@@ -97,10 +97,10 @@ func (p Params) weakerThan(q Params) bool {
 // [Hasher.SetKeyFunc] and internal/hashworker.
 //
 // While [Hasher.SetBusy]'s function reports other work in flight, hashes
-// run one at a time and each is followed by a rest as long as itself, so a
-// login flood takes at most half of one core from that work; when nothing
-// else waits, every slot is used back to back and logins keep their full
-// throughput.
+// run one at a time and each is followed by a rest as long as itself
+// ([Hasher.SetRest]), so a login flood takes at most half of one core from
+// that work; when nothing else waits, every slot is used back to back and
+// logins keep their full throughput.
 //
 // A Hasher is safe for concurrent use. The zero value is not usable; create
 // one with [NewHasher].
@@ -110,6 +110,7 @@ type Hasher struct {
 	// only while busy reports no other work.
 	first, extra chan struct{}
 	busy         atomic.Pointer[func() bool]
+	noRest       atomic.Bool
 	keyFunc      atomic.Pointer[KeyFunc]
 	memory       *argon2id.Pool
 }
@@ -161,6 +162,13 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 // layer's count of data requests); while it returns true, only one hash
 // runs at a time.
 func (h *Hasher) SetBusy(busy func() bool) { h.busy.Store(&busy) }
+
+// SetRest sets whether, while the function of [Hasher.SetBusy] reports
+// other work, a slot rests after each hash for as long as the hash took (the
+// default). A key function at idle CPU priority already leaves the cores to
+// that work whenever it wants them; resting as well only halves the logins
+// let through (docs/perf.md, change 20).
+func (h *Hasher) SetRest(on bool) { h.noRest.Store(!on) }
 
 func (h *Hasher) isBusy() bool {
 	b := h.busy.Load()
@@ -217,7 +225,7 @@ func (h *Hasher) compute(ctx context.Context, password, salt []byte, p Params) (
 	}
 	start := time.Now()
 	key := h.key(password, salt, p)
-	if rest := time.Since(start); rest > 0 && h.isBusy() {
+	if rest := time.Since(start); rest > 0 && !h.noRest.Load() && h.isBusy() {
 		time.AfterFunc(rest, release)
 	} else {
 		release()

@@ -335,6 +335,15 @@ func TestHasherRestsWhileBusy(t *testing.T) {
 		if n := len(h.first) + len(h.extra); n != 0 {
 			t.Fatalf("%d slots still held after the rest", n)
 		}
+
+		// Without the rest, the slot is given back at once while busy too.
+		h.SetRest(false)
+		if _, err := h.Hash(ctx, "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(h.first) + len(h.extra); n != 0 {
+			t.Fatalf("%d slots held after a hash with SetRest(false)", n)
+		}
 	})
 }
 
