@@ -303,7 +303,6 @@ func TestHasherRestsWhileBusy(t *testing.T) {
 		h.SetBusy(busy.Load)
 		ctx := context.Background()
 
-		start := time.Now()
 		if _, err := h.Hash(ctx, "pw"); err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +311,7 @@ func TestHasherRestsWhileBusy(t *testing.T) {
 		}
 
 		busy.Store(true)
-		start = time.Now()
+		start := time.Now()
 		if _, err := h.Hash(ctx, "pw"); err != nil {
 			t.Fatal(err)
 		}
