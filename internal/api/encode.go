@@ -144,6 +144,18 @@ func appendValue(b []byte, v any) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// plainASCII marks the ASCII bytes appendString copies as they are: one
+// table load instead of six comparisons per byte of every string field.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string escaped as encoding/json does:
 // quotes, backslashes and control characters, <, > and & (so that JSON is
 // safe inside HTML), U+2028 and U+2029, and invalid UTF-8 as U+FFFD.
@@ -153,7 +165,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
