@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/keep-dev/keep/internal/app"
 	"github.com/keep-dev/keep/internal/config"
@@ -14,20 +15,23 @@ import (
 
 // keysRotate makes a new field-encryption data key current and starts the
 // re-encryption of older ciphertexts. It prints the job id on stdout (for
-// scripts) and, unless --no-wait, works the job in the foreground with
-// progress on stderr. It is safe while servers run on the same data: they
-// seal with the new key from their next write, and the job's lease lets
-// only one process work it.
+// scripts) and, unless --no-wait, follows the job to its end with progress
+// on stderr: a running server takes it within --server-wait, or this
+// command works it in the foreground. It is safe while servers run on the
+// same data: they seal with the new key from their next write, and the
+// job's lease lets only one process work it.
 func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var noWait bool
+	var serverWait time.Duration
 	cfg, err := config.Load("keys rotate", args, getenv, false, func(fs *flag.FlagSet) {
 		fs.BoolVar(&noWait, "no-wait", false, "return once the job is started; running servers re-encrypt in the background")
+		fs.DurationVar(&serverWait, "server-wait", app.ServerWait, "how long to give a running server to take the job before working it here (0: at once)")
 	}, stderr)
 	if err != nil {
 		return err
 	}
 	printed := false
-	job, err := app.RotateDataKey(ctx, cfg, app.NewLogger(stderr, cfg), !noWait, func(j keyring.Job) {
+	job, err := app.RotateDataKey(ctx, cfg, app.NewLogger(stderr, cfg), !noWait, serverWait, func(j keyring.Job) {
 		if !printed {
 			fmt.Fprintln(stdout, j.ID)
 			printed = true
