@@ -163,25 +163,36 @@ func RotateDataKey(ctx context.Context, cfg config.Config, log *slog.Logger, wai
 	if err != nil || !wait {
 		return job, err
 	}
-	if progress != nil {
-		progress(job)
+	// report remembers what it last showed, so that the job's end is shown
+	// once also when another process worked it.
+	var last keyring.Job
+	report := func(j keyring.Job) {
+		last = j
+		if progress != nil {
+			progress(j)
+		}
 	}
+	report(job)
 	if job, err = awaitClaim(ctx, k.db, job, serverWait); err != nil {
 		return job, err
 	}
 	owner := workerID("cli")
 	for {
-		if err := workKeyJobs(ctx, k.db, k.Records, owner, k.log.With("component", "keyring"), progress); err != nil {
+		if err := workKeyJobs(ctx, k.db, k.Records, owner, k.log.With("component", "keyring"), report); err != nil {
 			return job, err
 		}
 		job, err = keyring.GetJob(ctx, k.db, job.ID)
-		if err != nil || job.State != keyring.JobRunning {
+		if err != nil {
 			return job, err
 		}
-		// Another process holds the lease: follow its progress.
-		if progress != nil {
-			progress(job)
+		if job.State != keyring.JobRunning {
+			if job.ID != last.ID || job.State != last.State || job.Done != last.Done {
+				report(job)
+			}
+			return job, nil
 		}
+		// Another process holds the lease: follow its progress.
+		report(job)
 		select {
 		case <-ctx.Done():
 			return job, ctx.Err()

@@ -38,13 +38,16 @@ func TestRotateDataKeyLeavesTheJobToAServer(t *testing.T) {
 	}
 
 	// Nothing takes it: the command works it at once.
-	job, err := RotateDataKey(ctx, cfg, log, true, 0, nil)
+	var shown []keyring.Job
+	progress := func(j keyring.Job) { shown = append(shown, j) }
+	job, err := RotateDataKey(ctx, cfg, log, true, 0, progress)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if job.State != keyring.JobDone || job.Done != 3 || !strings.HasPrefix(job.Owner, "cli-") {
 		t.Fatalf("without a server: job %+v, want done by the command (owner cli-…)", job)
 	}
+	checkShown(t, shown, job)
 
 	// A server's worker (here polling more often than a server's) takes it.
 	wctx, stop := context.WithCancel(ctx)
@@ -59,7 +62,8 @@ func TestRotateDataKeyLeavesTheJobToAServer(t *testing.T) {
 		}
 		worked <- nil
 	}()
-	job, err = RotateDataKey(ctx, cfg, log, true, time.Minute, nil)
+	shown = nil
+	job, err = RotateDataKey(ctx, cfg, log, true, time.Minute, progress)
 	stop()
 	if werr := <-worked; werr != nil {
 		t.Fatalf("server worker: %v", werr)
@@ -69,5 +73,20 @@ func TestRotateDataKeyLeavesTheJobToAServer(t *testing.T) {
 	}
 	if job.State != keyring.JobDone || job.Done != 3 || !strings.HasPrefix(job.Owner, "now-") {
 		t.Fatalf("beside a server: job %+v, want done by the server's worker (owner now-…)", job)
+	}
+	checkShown(t, shown, job)
+}
+
+// checkShown: the progress shown ends with the job done, shown once.
+func checkShown(t *testing.T, shown []keyring.Job, job keyring.Job) {
+	t.Helper()
+	done := 0
+	for _, j := range shown {
+		if j.ID == job.ID && j.State == keyring.JobDone {
+			done++
+		}
+	}
+	if n := len(shown); n == 0 || shown[n-1].ID != job.ID || shown[n-1].State != keyring.JobDone || done != 1 {
+		t.Fatalf("progress shown %+v, want it to end with job %s done, once", shown, job.ID)
 	}
 }
