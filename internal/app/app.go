@@ -152,7 +152,9 @@ func (k *Keep) newHasher(dataInFlight *atomic.Int64) *auth.Hasher {
 			h.SetBusy(func() bool { return dataInFlight.Load() > 0 })
 			// But no rest after each hash: at idle priority it already
 			// runs only on a core no request wants, and a rest halved the
-			// logins beside reads without helping the reads.
+			// logins beside reads without helping the reads. (While the
+			// worker is down and Pool.Key hashes here instead, those
+			// hashes go without the rest too.)
 			h.SetRest(false)
 			return h
 		}

@@ -124,6 +124,12 @@ func workKeyJobs(ctx context.Context, db store.DB, rec *records.Service, owner s
 		case errors.Is(err, keyring.ErrLeaseLost):
 			log.Info("re-encryption handed over (superseded or taken over)", "job", job.ID)
 		case err != nil:
+			// Let another worker, or the command following this one,
+			// take the job and meet the error itself, rather than claiming
+			// it back here for ever while it waits.
+			if rerr := keyring.Release(context.WithoutCancel(ctx), db, job.ID, owner); rerr != nil {
+				log.Warn("re-encryption: releasing the job", "job", job.ID, "err", rerr)
+			}
 			return fmt.Errorf("job %s: %w", job.ID, err)
 		default:
 			log.Info("re-encryption finished", "job", job.ID, "records", job.Done, "rewritten", job.Rewritten)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -49,6 +50,25 @@ func TestRotateDataKeyLeavesTheJobToAServer(t *testing.T) {
 	}
 	checkShown(t, shown, job)
 
+	// Nothing takes it within the wait: the command works it after the wait.
+	start := time.Now()
+	job, err = RotateDataKey(ctx, cfg, log, true, 200*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); job.State != keyring.JobDone || !strings.HasPrefix(job.Owner, "cli-") || waited < 200*time.Millisecond {
+		t.Fatalf("after a wait with no server: job %+v after %v, want done by the command after the wait", job, waited)
+	}
+	// Ending the command during the wait ends the wait.
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := RotateDataKey(cctx, cfg, log, true, time.Minute, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled during the wait: %v, want context.DeadlineExceeded", err)
+	}
+	if err := srv.ReencryptNow(ctx); err != nil { // the job that command left
+		t.Fatal(err)
+	}
+
 	// A server's worker (here polling more often than a server's) takes it.
 	wctx, stop := context.WithCancel(ctx)
 	worked := make(chan error, 1)
@@ -88,5 +108,45 @@ func checkShown(t *testing.T, shown []keyring.Job, job keyring.Job) {
 	}
 	if n := len(shown); n == 0 || shown[n-1].ID != job.ID || shown[n-1].State != keyring.JobDone || done != 1 {
 		t.Fatalf("progress shown %+v, want it to end with job %s done, once", shown, job.ID)
+	}
+}
+
+// TestWorkKeyJobsReleasesOnError: a worker whose batch fails gives up the
+// job's lease at once, so that another worker, or `keep keys rotate`
+// following it, takes the job and meets the error itself instead of
+// waiting on a lease the failing worker keeps renewing.
+func TestWorkKeyJobsReleasesOnError(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	k, err := New(ctx, cfg, log, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if _, err := k.Records.CreateCollection(ctx, records.CollectionInput{Name: "people", Fields: []records.Field{
+		{Name: "ssn", Type: records.TypeText, Encrypted: true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for range records.ReencryptBatch + 1 {
+		if _, err := k.Records.Create(ctx, records.Caller{Superuser: true}, "people", records.Body{"ssn": []byte(`"123"`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := (keyAdmin{k}).RotateDataKey(cliRequest(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	// The worker's context ends after its first batch: its next fails.
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	err = workKeyJobs(wctx, k.db, k.Records, "w1", log, func(keyring.Job) { stop() })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("workKeyJobs = %v, want context.Canceled", err)
+	}
+	job, ok, err := keyring.Claim(ctx, k.db, "w2", time.Hour)
+	if err != nil || !ok || job.Done != records.ReencryptBatch {
+		t.Fatalf("claim after the failed batch: %+v %v %v, want the job, one batch done", job, ok, err)
 	}
 }

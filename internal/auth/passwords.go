@@ -192,7 +192,8 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	}
 	if h.isBusy() {
 		// Others wait for the cores: queue for the one slot. (If the
-		// work ends meanwhile, the next release lets the queue widen.)
+		// work ends meanwhile, the next release, after its rest, lets
+		// the queue widen.)
 		select {
 		case h.first <- struct{}{}:
 			return h.releaseFirst, nil
@@ -213,7 +214,8 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 // compute takes a slot, computes the key of password and salt under p and
 // gives the slot back. While other work is in flight the slot rests after
 // the hash for as long as the hash took, so that hashing then takes at most
-// half of one core: beside a login flood on two cores, the one-slot rule
+// half of one core (of p.Parallelism cores for a stored hash with more
+// lanes): beside a login flood on two cores, the one-slot rule
 // alone left the reads' p99 at 1.75–2.3× idle, and this rest brought it to
 // 1.4–1.6× (docs/perf.md, change 20). The caller gets its key without
 // waiting for the rest.
@@ -222,12 +224,17 @@ func (h *Hasher) compute(ctx context.Context, password, salt []byte, p Params) (
 	if err != nil {
 		return nil, err
 	}
+	resting := false
+	defer func() {
+		if !resting { // also when key panics: the slot must come back
+			release()
+		}
+	}()
 	start := time.Now()
 	key := h.key(password, salt, p)
 	if rest := time.Since(start); rest > 0 && !h.noRest.Load() && h.isBusy() {
+		resting = true
 		time.AfterFunc(rest, release)
-	} else {
-		release()
 	}
 	return key, nil
 }

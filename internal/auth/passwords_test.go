@@ -335,6 +335,37 @@ func TestHasherRestsWhileBusy(t *testing.T) {
 			t.Fatalf("%d slots still held after the rest", n)
 		}
 
+		// Verify and Equalize rest the same way.
+		busy.Store(false)
+		encoded, err := h.Hash(ctx, "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy.Store(true)
+		for name, op := range map[string]func() error{
+			"Verify": func() error {
+				ok, _, err := h.Verify(ctx, encoded, "pw")
+				if err == nil && !ok {
+					err = errors.New("no match")
+				}
+				return err
+			},
+			"Equalize": func() error { return h.Equalize(ctx) },
+		} {
+			start := time.Now()
+			if err := op(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if got := time.Since(start); got != took || len(h.first) != 1 {
+				t.Fatalf("%s returned after %v (want %v) with %d slots held (want the one, resting)", name, got, took, len(h.first))
+			}
+			time.Sleep(took)
+			synctest.Wait()
+			if n := len(h.first) + len(h.extra); n != 0 {
+				t.Fatalf("%d slots still held after %s's rest", n, name)
+			}
+		}
+
 		// Without the rest, the slot is given back at once while busy too.
 		h.SetRest(false)
 		if _, err := h.Hash(ctx, "pw"); err != nil {
@@ -344,6 +375,20 @@ func TestHasherRestsWhileBusy(t *testing.T) {
 			t.Fatalf("%d slots held after a hash with SetRest(false)", n)
 		}
 	})
+}
+
+// TestHasherPanicFreesSlot: a key function that panics gives its slot
+// back, so later logins do not queue behind a slot nobody holds.
+func TestHasherPanicFreesSlot(t *testing.T) {
+	h := NewHasher(testParams(), 1)
+	h.SetKeyFunc(func(password, salt []byte, p Params) []byte { panic("key") })
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = h.Hash(context.Background(), "pw")
+	}()
+	if n := len(h.first) + len(h.extra); n != 0 {
+		t.Fatalf("%d slots held after a panicking hash", n)
+	}
 }
 
 func TestHasherConcurrentUse(t *testing.T) {

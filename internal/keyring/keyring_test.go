@@ -149,6 +149,31 @@ func TestRotate(t *testing.T) {
 		if !errors.Is(err, keyring.ErrLeaseLost) {
 			t.Fatalf("progress by a non-holder: %v", err)
 		}
+		// Released, it goes to the next claim, and its first holder's
+		// batches no longer commit.
+		if err := keyring.Release(ctx, db, j1.ID, "w2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := keyring.Claim(ctx, db, "w2", time.Minute); err != nil || ok {
+			t.Fatalf("claim after a non-holder's release: %v %v, want none", ok, err)
+		}
+		if err := keyring.Release(ctx, db, j1.ID, "w1"); err != nil {
+			t.Fatal(err)
+		}
+		j2, ok, err := keyring.Claim(ctx, db, "w2", time.Minute)
+		if err != nil || !ok || j2.ID != j1.ID {
+			t.Fatalf("claim after release: %+v %v %v", j2, ok, err)
+		}
+		err = db.Tx(ctx, func(q store.Querier) error { return keyring.Progress(ctx, q, &j1, "w1", time.Minute) })
+		if !errors.Is(err, keyring.ErrLeaseLost) {
+			t.Fatalf("progress by the releaser: %v", err)
+		}
+		if err := keyring.Release(ctx, db, j1.ID, "w2"); err != nil {
+			t.Fatal(err)
+		}
+		if j1, ok1, err1 = keyring.Claim(ctx, db, "w1", time.Minute); err1 != nil || !ok1 {
+			t.Fatalf("claim back: %v %v", ok1, err1)
+		}
 		if err := db.Tx(ctx, func(q store.Querier) error { return keyring.Finish(ctx, q, &j1, "w1") }); err != nil {
 			t.Fatal(err)
 		}

@@ -274,6 +274,19 @@ func Progress(ctx context.Context, q store.Querier, job *Job, owner string, leas
 	return nil
 }
 
+// Release gives up owner's lease on the running job id at once, so that
+// another worker (or the `keep keys rotate` following it) may claim it
+// instead of waiting for the lease to run out. A worker whose batch failed
+// releases the job: otherwise it would claim its own job again and again
+// and nobody else would see the error.
+func Release(ctx context.Context, db store.DB, id, owner string) error {
+	return db.Tx(ctx, func(q store.Querier) error {
+		_, err := q.Exec(ctx, `UPDATE _keep_key_jobs SET lease_until = 0 WHERE id = ? AND state = ? AND lease_owner = ?`,
+			id, JobRunning, owner)
+		return err
+	})
+}
+
 // Finish marks job done through q and releases its lease.
 func Finish(ctx context.Context, q store.Querier, job *Job, owner string) error {
 	n, err := q.Exec(ctx, `UPDATE _keep_key_jobs SET state = ?, done = ?, rewritten = ?, total = ?, cursor = ?, finished = ?, lease_until = 0
