@@ -19,24 +19,7 @@ import (
 // own writes), following it to the end.
 func TestRotateDataKeyLeavesTheJobToAServer(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	srv, err := New(ctx, cfg, log, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if _, err := srv.Records.CreateCollection(ctx, records.CollectionInput{Name: "people", Fields: []records.Field{
-		{Name: "ssn", Type: records.TypeText, Encrypted: true},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if _, err := srv.Records.Create(ctx, records.Caller{Superuser: true}, "people", records.Body{"ssn": []byte(`"123"`)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	srv, cfg, log := keepWithPeople(t, 3)
 
 	// Nothing takes it: the command works it at once.
 	var shown []keyring.Job
@@ -97,6 +80,33 @@ func TestRotateDataKeyLeavesTheJobToAServer(t *testing.T) {
 	checkShown(t, shown, job)
 }
 
+// keepWithPeople opens a Keep on a fresh data dir holding n records of a
+// collection with one encrypted field, and returns it with its
+// configuration and logger; the Keep is closed when the test ends.
+func keepWithPeople(t *testing.T, n int) (*Keep, config.Config, *slog.Logger) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	k, err := New(ctx, cfg, log, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	if _, err := k.Records.CreateCollection(ctx, records.CollectionInput{Name: "people", Fields: []records.Field{
+		{Name: "ssn", Type: records.TypeText, Encrypted: true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if _, err := k.Records.Create(ctx, records.Caller{Superuser: true}, "people", records.Body{"ssn": []byte(`"123"`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k, cfg, log
+}
+
 // checkShown: the progress shown ends with the job done, shown once.
 func checkShown(t *testing.T, shown []keyring.Job, job keyring.Job) {
 	t.Helper()
@@ -117,31 +127,14 @@ func checkShown(t *testing.T, shown []keyring.Job, job keyring.Job) {
 // waiting on a lease the failing worker keeps renewing.
 func TestWorkKeyJobsReleasesOnError(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	k, err := New(ctx, cfg, log, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	if _, err := k.Records.CreateCollection(ctx, records.CollectionInput{Name: "people", Fields: []records.Field{
-		{Name: "ssn", Type: records.TypeText, Encrypted: true},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	for range records.ReencryptBatch + 1 {
-		if _, err := k.Records.Create(ctx, records.Caller{Superuser: true}, "people", records.Body{"ssn": []byte(`"123"`)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	k, _, log := keepWithPeople(t, records.ReencryptBatch+1)
 	if _, err := (keyAdmin{k}).RotateDataKey(cliRequest(ctx)); err != nil {
 		t.Fatal(err)
 	}
 	// The worker's context ends after its first batch: its next fails.
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	err = workKeyJobs(wctx, k.db, k.Records, "w1", log, func(keyring.Job) { stop() })
+	err := workKeyJobs(wctx, k.db, k.Records, "w1", log, func(keyring.Job) { stop() })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("workKeyJobs = %v, want context.Canceled", err)
 	}

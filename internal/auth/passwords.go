@@ -215,10 +215,10 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 // gives the slot back. While other work is in flight the slot rests after
 // the hash for as long as the hash took, so that hashing then takes at most
 // half of one core (of p.Parallelism cores for a stored hash with more
-// lanes): beside a login flood on two cores, the one-slot rule
-// alone left the reads' p99 at 1.75–2.3× idle, and this rest brought it to
-// 1.4–1.6× (docs/perf.md, change 20). The caller gets its key without
-// waiting for the rest.
+// lanes): beside a login flood on two cores, the one-slot rule alone left
+// the reads' p99 at 1.75–2.3× idle, and this rest brought it to 1.4–1.6×
+// (docs/perf.md, change 20). The caller gets its key without waiting for
+// the rest.
 func (h *Hasher) compute(ctx context.Context, password, salt []byte, p Params) ([]byte, error) {
 	release, err := h.acquire(ctx)
 	if err != nil {
